@@ -1,0 +1,49 @@
+"""Run every benchmark and print one table of figures and ratios (``make bench``).
+
+Each benchmark module has a ``main()`` that measures its figure and its reference in the
+same run and returns a dict. Results are also written to ``bench/out/latest.json``; copy the
+figures into ``bench/RESULTS.md`` with the date and the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import ingest  # noqa: E402
+
+BENCHMARKS = {"ingest": ingest.main}
+
+
+def main() -> None:
+    sys.argv = sys.argv[:1]
+    results = {}
+    for name, fn in BENCHMARKS.items():
+        print(f"== {name}")
+        results[name] = fn()
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+    }
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    print("\n| benchmark | figure | reference | ratio |")
+    print("|---|---|---|---|")
+    r = results["ingest"]
+    print(
+        f"| ingest {r['objects']:,} objects | {r['ours_objects_per_s']:,}/s "
+        f"| stix2.parse {r['stix2_parse_objects_per_s']:,}/s | {r['ratio']}x |"
+    )
+
+
+if __name__ == "__main__":
+    main()

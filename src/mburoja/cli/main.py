@@ -1,0 +1,319 @@
+"""The ``mburoja`` command line. Each command parses flags, calls the layer that does the
+work, and renders the result; none holds a business rule.
+
+Exit codes: 0 success; 1 an error (the message says how to fix it); 2 an ingest finished
+but rejected some items (they are in quarantine).
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+import typer
+
+from mburoja.cli.render import (
+    console,
+    err_console,
+    ingest_progress,
+    print_report,
+    quarantine_table,
+    search_table,
+    stats_table,
+)
+from mburoja.config import Settings, load_settings
+from mburoja.errors import MburojaError
+from mburoja.ingest.ioc_list import IocOptions
+from mburoja.ingest.pipeline import Ingestor, IngestReport
+from mburoja.ingest.replay import replay
+from mburoja.ingest.sources import items_for
+from mburoja.stix import timestamps
+from mburoja.stix.model import RawObject
+from mburoja.store.sql import SqlStore, open_store
+
+app = typer.Typer(
+    name="mburoja",
+    help="Mburoja: collect, share, detect and counter hybrid threats (STIX 2.1).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+quarantine_app = typer.Typer(
+    help="List, show and replay rejected input.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+class Format(StrEnum):
+    auto = "auto"
+    stix = "stix"
+    misp = "misp"
+    misp_feed = "misp-feed"
+    csv = "csv"
+    text = "text"
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Settings file (default ./mburoja.toml).")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Where the embedded store lives.")
+    ] = None,
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store-url", help="sqlite:///file.db or postgresql://user@host/db"),
+    ] = None,
+) -> None:
+    overrides: dict[str, Any] = {}
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if store_url:
+        overrides["store"] = {"url": store_url}
+    ctx.obj = _guard(lambda: load_settings(config, overrides=overrides))
+
+
+def _guard(fn: Any) -> Any:
+    """Run ``fn``; turn a Mburoja error into a red message and exit code 1."""
+    try:
+        return fn()
+    except MburojaError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
+
+
+def _store(settings: Settings, *, initialise: bool = False) -> SqlStore:
+    return _guard(lambda: open_store(settings.store_url, initialise=initialise))
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the store (or migrate it to this version's schema)."""
+    settings: Settings = ctx.obj
+    store = _store(settings, initialise=True)
+    console.print(f"store ready at {store.engine.url.render_as_string(hide_password=True)}")
+    store.close()
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    inputs: Annotated[list[str], typer.Argument(help="Files, directories, URLs, or - for stdin.")],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Input format.")] = Format.auto,
+    source: Annotated[
+        str | None, typer.Option(help="Provenance label (default: the input's name).")
+    ] = None,
+    collection: Annotated[
+        str | None, typer.Option(help="Add the objects to this collection (created if new).")
+    ] = None,
+    tlp: Annotated[str | None, typer.Option(help="IOC lists: TLP for the indicators.")] = None,
+    confidence: Annotated[int | None, typer.Option(min=0, max=100, help="IOC lists.")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="IOC lists: labels (repeat).")] = None,
+    valid_from: Annotated[str | None, typer.Option(help="IOC lists: STIX timestamp.")] = None,
+    valid_until: Annotated[str | None, typer.Option(help="IOC lists: STIX timestamp.")] = None,
+    column: Annotated[str | None, typer.Option(help="CSV: the column with the values.")] = None,
+    allow_private: Annotated[
+        bool, typer.Option(help="Allow fetching from private/loopback addresses.")
+    ] = False,
+    actor: Annotated[str, typer.Option(help="Who is ingesting (recorded).")] = "cli",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Ingest STIX bundles, MISP events or feeds, and CSV/text IOC lists."""
+    settings: Settings = ctx.obj
+    if allow_private:
+        settings.fetch.allow_private = True
+    store = _store(settings)
+    now = timestamps.now()
+    reports: list[IngestReport] = []
+    for spec in inputs:
+        label_source = source or (spec if spec != "-" else "stdin")
+        ioc = IocOptions(
+            source=label_source,
+            tlp=tlp,
+            confidence=confidence,
+            labels=tuple(label or ()),
+            valid_from=valid_from,
+            valid_until=valid_until,
+            column=column,
+        )
+        with ingest_progress(label_source, enabled=not as_json and sys.stderr.isatty()) as tick:
+            ingestor = Ingestor(store, settings, progress=tick)
+            report = _guard(
+                lambda spec=spec, ioc=ioc, src=label_source, ing=ingestor: ing.run(
+                    items_for(spec, settings, fmt=fmt.value, ioc=ioc, now=now),
+                    source=src,
+                    actor=actor,
+                    collection=collection,
+                )
+            )
+        reports.append(report)
+        if not as_json:
+            print_report(report)
+    if as_json:
+        sys.stdout.write(_json(reports) + "\n")
+    store.close()
+    if any(r.rejected for r in reports):
+        raise typer.Exit(2)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    value: Annotated[str, typer.Argument(help="An IP, CIDR, domain, URL, hash, email, ASN…")],
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 500,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Where have we seen this value? Every object, in every source, that matches it."""
+    store = _store(ctx.obj)
+    result = store.search(value, limit=limit)
+    if as_json:
+        sys.stdout.write(_json(result) + "\n")
+    else:
+        console.print(search_table(result))
+        if result.sources:
+            console.print(
+                f"sources: {', '.join(result.sources)}; first seen {result.first_seen}, "
+                f"last seen {result.last_seen}"
+            )
+    store.close()
+
+
+@app.command()
+def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts of objects, versions, types, TLP levels, observables and quarantine."""
+    store = _store(ctx.obj)
+    result = store.stats()
+    if as_json:
+        sys.stdout.write(_json(result) + "\n")
+    else:
+        console.print(stats_table(result))
+    store.close()
+
+
+@app.command("object")
+def show_object(
+    ctx: typer.Context,
+    object_id: Annotated[str, typer.Argument(help="A STIX id, e.g. indicator--…")],
+) -> None:
+    """Print every stored version of an object, oldest first, exactly as received."""
+    store = _store(ctx.obj)
+    versions = store.versions(object_id)
+    if not versions:
+        err_console.print(f"[red]error:[/red] no object {object_id}; try `mburoja search`")
+        raise typer.Exit(1)
+    for v in versions:
+        flags = " current" if v.is_current else ""
+        flags += " revoked" if v.revoked else ""
+        err_console.print(f"# version {v.version or '(unversioned)'} added {v.date_added}{flags}")
+        sys.stdout.write(v.raw.decode("utf-8") + "\n")
+    store.close()
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="open, replayed, dismissed or all")] = "open",
+    limit: Annotated[int, typer.Option(min=1)] = 100,
+) -> None:
+    """List quarantined items, oldest first."""
+    store = _store(ctx.obj)
+    entries = store.quarantine_list(None if status == "all" else status, limit)
+    console.print(quarantine_table(entries))
+    store.close()
+
+
+@quarantine_app.command("show")
+def quarantine_show(ctx: typer.Context, qid: int) -> None:
+    """Show one quarantined item: why it was rejected, and its exact bytes."""
+    store = _store(ctx.obj)
+    entry = _guard(lambda: store.quarantine_get(qid))
+    err_console.print(
+        f"# {entry.origin}[{entry.index}] {entry.object_id or ''} — {entry.field}: "
+        f"{entry.reason} (status {entry.status}, received {entry.received_at})",
+        markup=False,
+    )
+    sys.stdout.write(entry.raw.decode("utf-8", errors="replace") + "\n")
+    store.close()
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    ctx: typer.Context,
+    qid: int,
+    file: Annotated[
+        Path | None, typer.Option(help="A corrected version of the item to use instead.")
+    ] = None,
+) -> None:
+    """Run a quarantined item through ingest again (optionally fixed); mark it replayed."""
+    settings: Settings = ctx.obj
+    store = _store(settings)
+    fixed = file.read_bytes() if file else None
+    report = _guard(lambda: replay(store, settings, qid, timestamps.now(), fixed))
+    print_report(report)
+    store.close()
+    if report.rejected:
+        raise typer.Exit(2)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 7,
+    indicators: Annotated[int, typer.Option(min=10, max=100000)] = 300,
+) -> None:
+    """Generate the synthetic demo scenario (an intrusion set against Albanian government
+    networks) and ingest it into the collection ``demo``."""
+    from mburoja.demo.scenario import generate
+
+    settings: Settings = ctx.obj
+    store = _store(settings)
+    objects = generate(seed, indicators=indicators)
+    items = (RawObject(orjson.dumps(o), f"demo(seed={seed})", i) for i, o in enumerate(objects))
+    report = _guard(
+        lambda: Ingestor(store, settings).run(items, source="demo", actor="demo", collection="demo")
+    )
+    print_report(report)
+    store.close()
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve the REST API on http://127.0.0.1:8000 (loopback unless told otherwise)."""
+    import uvicorn
+
+    from mburoja.api.app import create_app
+
+    settings: Settings = ctx.obj
+    if host:
+        settings.server.host = host
+    if port:
+        settings.server.port = port
+    store = _store(settings)
+    console.print(
+        f"Mburoja serving on http://{settings.server.host}:{settings.server.port}/api/health"
+    )
+    uvicorn.run(
+        create_app(settings, store),
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="info",
+    )
+
+
+def main() -> None:  # pragma: no cover - the console-script entry point
+    app()

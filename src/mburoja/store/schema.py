@@ -1,0 +1,140 @@
+"""The database schema, as SQLAlchemy Core tables. Alembic migrations build it.
+
+One row of ``objects`` is one version of one STIX object, with its exact bytes in ``raw``.
+``(id, version_key)`` is unique: the same version is never stored twice. ``is_current``
+marks the newest version of each id, so "latest" reads need no grouping.
+
+Timestamps the store makes itself (``date_added``, ``received_at``) are TAXII-form strings,
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``: fixed width, so string order is time order on every backend.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (cheap, monotonic).
+Seq = BigInteger().with_variant(Integer(), "sqlite")
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("version_key", Text, nullable=False),
+    Column("spec_version", Text, nullable=False),
+    Column("date_added", Text, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("is_current", Boolean, nullable=False),
+    Column("tlp", Text),
+    Column("markings", Text),
+    Column("created_by", Text),
+    Column("name", Text),
+    Column("source", Text, nullable=False),
+    Column("ingest_id", BigInteger, nullable=False),
+    Column("chash", LargeBinary, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    UniqueConstraint("id", "version_key", name="objects_id_version"),
+)
+# Further indexes (by type, by date_added for TAXII paging) come with the readers that need
+# them: every index costs on the ingest hot path.
+
+observables = Table(
+    "observables",
+    metadata,
+    Column("value", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+Index("observables_value", observables.c.value)
+
+refs = Table(
+    "refs",
+    metadata,
+    Column("seq", BigInteger, nullable=False),
+    Column("prop", Text, nullable=False),
+    Column("target", Text, nullable=False),
+)
+Index("refs_target", refs.c.target)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("seq", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("ingest_id", BigInteger, nullable=False),
+    Column("received_at", Text, nullable=False),
+    UniqueConstraint("seq", "source", name="receipts_seq_source"),
+)
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("alias", Text, nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+    Column("description", Text, nullable=False),
+)
+
+collection_objects = Table(
+    "collection_objects",
+    metadata,
+    Column("collection_id", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("date_added", Text, nullable=False),
+    UniqueConstraint("collection_id", "seq", name="collection_objects_pk"),
+)
+Index(
+    "collection_objects_added",
+    collection_objects.c.collection_id,
+    collection_objects.c.date_added,
+    collection_objects.c.seq,
+)
+
+ingests = Table(
+    "ingests",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("started", Text, nullable=False),
+    Column("finished", Text),
+    Column("status", Text, nullable=False),
+    Column("received", BigInteger, nullable=False, default=0),
+    Column("new", BigInteger, nullable=False, default=0),
+    Column("new_versions", BigInteger, nullable=False, default=0),
+    Column("unchanged", BigInteger, nullable=False, default=0),
+    Column("rejected", BigInteger, nullable=False, default=0),
+    Column("warnings", BigInteger, nullable=False, default=0),
+    Column("dangling_refs", BigInteger, nullable=False, default=0),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("qid", Seq, primary_key=True, autoincrement=True),
+    Column("ingest_id", BigInteger),
+    Column("origin", Text, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("object_id", Text),
+    Column("field", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+)
+Index("quarantine_status", quarantine.c.status, quarantine.c.qid)
