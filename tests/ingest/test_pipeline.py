@@ -206,3 +206,29 @@ def test_batches_smaller_than_the_input_give_the_same_result(
     assert report.received == total and report.rejected == 0
     assert_adds_up(report)
     assert store.stats().versions == report.new + report.new_versions
+
+
+def test_worker_processes_give_the_same_result_as_preparing_in_process(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from mburoja.stix.model import RawObject
+    from mburoja.store.sql import open_store
+
+    objs = [indicator(f"[ipv4-addr:value = '198.51.{i // 256}.{i % 256}']") for i in range(3000)]
+    objs[17]["created"] = "not a time"
+    objs[2900]["pattern"] = "[ipv4-addr:value = "
+    raws = [RawObject(orjson.dumps(o), "gen", i) for i, o in enumerate(objs)]
+    results = {}
+    for workers in (0, 2):
+        store = open_store(f"sqlite:///{tmp_path / f'w{workers}.db'}", initialise=True)
+        report = Ingestor(store, settings, workers=workers, parallel_after=0).run(raws, source="w")
+        stored = {o["id"]: store.current(o["id"]) for o in objs}
+        results[workers] = (
+            (report.received, report.new, report.rejected),
+            sorted((r.index, r.field) for r in report.rejects),
+            {oid: v.raw if v else None for oid, v in stored.items()},
+            store.search("198.51.3.7").hits[0].id,
+        )
+        store.close()
+    assert results[0] == results[2]
+    assert results[2][0] == (3000, 2998, 2)

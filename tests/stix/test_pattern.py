@@ -3,8 +3,10 @@ comparisons the way the reference parser does."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from stix2patterns.validator import run_validator
 from mburoja.stix import pattern
 from mburoja.stix.pattern import Comparison, check, comparisons
 
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -174,6 +177,32 @@ def test_check_agrees_with_the_reference_validator(p: str) -> None:
     assert (check(p) is None) == reference_valid(p), p
 
 
+ONE_EQUALITY_TYPES = [*TYPES[0], *TYPES[1], "true", "false", "artifact"]
+ONE_EQUALITY_PATHS = [
+    "value", "name", "number", "key", "hashes.MD5", "hashes.'SHA-256'", "hashes.SHA256",
+    "hashes.'SHA3-256'", "hashes.ssdeep", "hashes.IN", "hashes.true", "hashes.x1", "IN",
+]  # fmt: skip
+one_equality = st.builds(
+    "[{}:{} = '{}']".format,
+    st.sampled_from(ONE_EQUALITY_TYPES),
+    st.sampled_from(ONE_EQUALITY_PATHS),
+    st.one_of(
+        st.sampled_from([MD5, SHA256, MD5.upper(), MD5[:-1], SHA256 + "0", "3:a+b:c", ""]),
+        st.text(alphabet="0123456789abcdefAF+/:.-", max_size=70),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(one_equality)
+def test_check_agrees_with_the_reference_on_lone_equalities(p: str) -> None:
+    assert (check(p) is None) == reference_valid(p), p
+    if check(p) is None:
+        assert sorted(map(_key, comparisons(p))) == sorted(
+            map(_key, pattern._reference_comparisons.__wrapped__(p))
+        )
+
+
 @pytest.mark.parametrize("p", COMMON)
 def test_common_patterns_are_valid(p: str) -> None:
     assert reference_valid(p)
@@ -249,3 +278,22 @@ def test_fast_comparisons_equal_the_reference_parser(p: str) -> None:
         return
     slow = pattern._reference_comparisons.__wrapped__(p)
     assert sorted(map(_key, fast)) == sorted(map(_key, slow))
+
+
+def real_patterns() -> list[str]:
+    found = []
+    for path in sorted(DATA.glob("*/*.json")):
+        bundle = orjson.loads(path.read_bytes())
+        for obj in bundle.get("objects", []) if isinstance(bundle, dict) else []:
+            if obj.get("type") == "indicator" and obj.get("pattern_type") == "stix":
+                found.append(obj["pattern"])
+    return found
+
+
+def test_real_indicator_patterns_are_judged_like_the_reference() -> None:
+    patterns = real_patterns()
+    if not patterns:
+        pytest.skip(f"no STIX example data under {DATA}")
+    assert len(patterns) >= 10
+    for p in patterns:
+        assert (check(p) is None) == reference_valid(p), p

@@ -12,13 +12,16 @@ from typing import Any
 import orjson
 
 from mburoja.config import LimitSettings
+from mburoja.stix.fingerprint import content_hash, display_name
+from mburoja.stix.markings import tlp_level
 from mburoja.stix.model import PreparedObject, RawObject, Reject
 from mburoja.stix.observables import extract
 from mburoja.stix.timestamps import version_key
 from mburoja.stix.upgrade import upgrade_object_20
 from mburoja.stix.validate import validate
 
-_NOT_REFS = frozenset({"object_marking_refs"})
+# Kept as columns of their own, not as rows of the refs table.
+_NOT_REFS = frozenset({"object_marking_refs", "created_by_ref"})
 
 
 def prepare(item: RawObject, limits: LimitSettings) -> PreparedObject | Reject:
@@ -57,7 +60,7 @@ def prepare(item: RawObject, limits: LimitSettings) -> PreparedObject | Reject:
         raw = orjson.dumps(data)
         derived = True
     issues = validate(data)
-    errors = [i for i in issues if i.level == "error"]
+    errors = [i for i in issues if i.level == "error"] if issues else None
     if errors:
         first = errors[0]
         more = (
@@ -68,26 +71,26 @@ def prepare(item: RawObject, limits: LimitSettings) -> PreparedObject | Reject:
         return _reject(item, oid, first.field, first.reason + more)
     assert oid is not None  # the validator guarantees a well-formed id
     version = data.get("modified") or data.get("created") or ""
-    created_by = data.get("created_by_ref")
-    markings = data.get("object_marking_refs") or ()
+    markings = data.get("object_marking_refs")
     return PreparedObject(
-        id=oid,
-        type=data["type"],
-        spec_version=data.get("spec_version", "2.1"),
-        version=version,
-        version_key=version_key(version) if version else "",
-        created=data.get("created"),
-        revoked=data.get("revoked") is True,
-        created_by=created_by,
-        markings=tuple(markings),
-        refs=_refs(data),
-        observables=extract(data),
-        warnings=tuple(i for i in issues if i.level == "warning"),
-        raw=raw,
-        data=data,
-        origin=item.origin,
-        index=item.index,
-        derived=derived,
+        oid,
+        data["type"],
+        version,
+        version_key(version) if version else "",
+        data.get("spec_version", "2.1"),
+        data.get("revoked") is True,
+        tlp_level(markings) if markings else None,
+        " ".join(markings) if markings else None,
+        data.get("created_by_ref"),
+        display_name(data),
+        content_hash(data, raw, derived),
+        raw,
+        _refs(data),
+        extract(data),
+        tuple(i for i in issues if i.level == "warning") if issues else (),
+        item.origin,
+        item.index,
+        derived,
     )
 
 
@@ -96,11 +99,13 @@ def _reject(item: RawObject, oid: str | None, field: str, reason: str) -> Reject
 
 
 def _refs(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """Top-level ``*_ref``/``*_refs`` values (markings excluded: they have their own column)."""
+    """Top-level ``*_ref``/``*_refs`` values, except markings and ``created_by_ref`` (columns)."""
     out: list[tuple[str, str]] = []
     for key, value in data.items():
+        if "_ref" not in key:
+            continue
         if key.endswith("_ref"):
-            if isinstance(value, str):
+            if isinstance(value, str) and key not in _NOT_REFS:
                 out.append((key, value))
         elif key.endswith("_refs") and key not in _NOT_REFS and isinstance(value, list):
             out.extend((key, v) for v in value if isinstance(v, str))

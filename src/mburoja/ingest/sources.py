@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
 from mburoja.config import Settings
-from mburoja.errors import InputFormatError, InputTooLarge
+from mburoja.errors import FetchError, FetchRefused, InputFormatError, InputTooLarge
 from mburoja.ingest.bundle import read_stix
 from mburoja.ingest.fetch import Fetcher
 from mburoja.ingest.ioc_list import IocOptions, convert_csv, convert_text, looks_like_csv
@@ -148,6 +148,14 @@ def _remote_feed(
     if base.endswith("manifest.json"):
         base = base[: -len("manifest.json")].rstrip("/")
     manifest = read_manifest(fetcher.get(f"{base}/manifest.json").content)
-    for event_uuid in manifest:
-        got = fetcher.get(f"{base}/{event_uuid}.json")
+    for index, event_uuid in enumerate(manifest):
+        url = f"{base}/{event_uuid}.json"
+        try:
+            got = fetcher.get(url)
+        except FetchError as exc:
+            if isinstance(exc, FetchRefused):
+                raise
+            # One unreachable event must not stop the feed; it is counted and kept as a reject.
+            yield Reject(url, index, None, "(fetch)", f"listed in manifest.json but {exc}", b"")
+            continue
         yield from convert(Input(got.url, got.content), "misp", settings, ioc, now)

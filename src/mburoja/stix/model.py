@@ -7,7 +7,7 @@ typed fields, so no layer below passes ``dict[str, Any]`` except the STIX data i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
@@ -68,29 +68,40 @@ class Reject(msgspec.Struct, frozen=True):
         return f"{self.origin}[{self.index}]{oid}: {self.field}: {self.reason}"
 
 
-class PreparedObject(msgspec.Struct, frozen=True):
+class PreparedObject(msgspec.Struct, frozen=True, array_like=True):
     """A valid object with everything the store indexes lifted out of it.
 
     ``version`` is the object's own version string as given (``modified``, else ``created``,
     else empty for SCOs), ``version_key`` its normalised sortable form (see
-    ``stix.timestamps.version_key``). ``refs`` pairs each reference property path with the id
-    it names; ``markings`` lists ``object_marking_refs``.
+    ``stix.timestamps.version_key``). ``markings`` is ``object_marking_refs`` joined by
+    spaces and ``tlp`` the strictest TLP level among them. ``name`` is a display name;
+    ``chash`` the content fingerprint (``stix.fingerprint``). ``refs`` pairs each reference
+    property with the id it names.
+
+    The parsed JSON is not kept: ``raw`` is the object. This value crosses process
+    boundaries (``array_like`` for compact msgpack), and its first ``ROW_FIELDS`` fields are
+    in the order the store writes them, so a row is one slice of ``astuple``.
     """
 
     id: str
     type: str
-    spec_version: str
     version: str
     version_key: str
-    created: str | None
+    spec_version: str
     revoked: bool
+    tlp: str | None
+    markings: str | None
     created_by: str | None
-    markings: tuple[str, ...]
+    name: str | None
+    chash: bytes
+    raw: bytes
     refs: tuple[tuple[str, str], ...]
     observables: tuple[Observable, ...]
     warnings: tuple[Issue, ...]
-    raw: bytes
-    data: dict[str, Any]
     origin: str
     index: int
     derived: bool = False
+
+
+#: How many leading fields of ``PreparedObject`` are stored as columns, in that order.
+ROW_FIELDS = 12

@@ -77,57 +77,61 @@ def normalise(kind: str, value: str) -> str:
 
 
 # --- per-type extraction ------------------------------------------------------------------
+# Each indexer appends what one property value gives to ``out``: plain appends, no generators,
+# because this runs for every object ingested.
 
-_Found = Iterator[Observable]
+_Out = list[Observable]
+_Indexer = Callable[[Any, _Out], None]
 
 
-def _ip(value: Any) -> _Found:
+def _ip(value: Any, out: _Out) -> None:
     if isinstance(value, str):
         found = ip_kind_value(value.strip())
         if found is not None:
-            yield Observable(*found)
+            out.append(Observable(*found))
 
 
-def _domain_forms(value: str) -> _Found:
+def _domain_forms(value: str, out: _Out) -> None:
     ascii_name = domain_ascii(value)
     if ascii_name is None:
         ascii_name = value.strip().lower().rstrip(".")
         if not ascii_name:
             return
-    yield Observable("domain", ascii_name)
-    unicode_name = domain_unicode(ascii_name)
-    if unicode_name != ascii_name:
-        yield Observable("domain", unicode_name)
+    out.append(Observable("domain", ascii_name))
+    if "xn--" in ascii_name:
+        unicode_name = domain_unicode(ascii_name)
+        if unicode_name != ascii_name:
+            out.append(Observable("domain", unicode_name))
 
 
-def _domain(value: Any) -> _Found:
+def _domain(value: Any, out: _Out) -> None:
     if isinstance(value, str):
-        yield from _domain_forms(value)
+        _domain_forms(value, out)
 
 
-def _simple(kind: str) -> Callable[[Any], _Found]:
-    def found(value: Any) -> _Found:
+def _simple(kind: str) -> _Indexer:
+    def index(value: Any, out: _Out) -> None:
         if isinstance(value, str) and value.strip():
-            yield Observable(kind, normalise(kind, value))
+            out.append(Observable(kind, normalise(kind, value)))
 
-    return found
+    return index
 
 
-def _asn(value: Any) -> _Found:
+def _asn(value: Any, out: _Out) -> None:
     if isinstance(value, int) and not isinstance(value, bool):
-        yield Observable("asn", f"AS{value}")
+        out.append(Observable("asn", f"AS{value}"))
 
 
-def _hashes(hashes: Any) -> _Found:
+def _hashes(hashes: Any, out: _Out) -> None:
     if isinstance(hashes, dict):
         for algorithm, value in hashes.items():
             if isinstance(value, str) and value:
                 kind = hash_kind(algorithm)
-                yield Observable(kind, value.lower() if kind in _HEX_HASHES else value)
+                out.append(Observable(kind, value.lower() if kind in _HEX_HASHES else value))
 
 
 #: SCO type -> (property, how its value is indexed).
-_SCO_PROPERTIES: Final[dict[str, tuple[tuple[str, Callable[[Any], _Found]], ...]]] = {
+_SCO_PROPERTIES: Final[dict[str, tuple[tuple[str, _Indexer], ...]]] = {
     "ipv4-addr": (("value", _ip),),
     "ipv6-addr": (("value", _ip),),
     "domain-name": (("value", _domain),),
@@ -148,15 +152,15 @@ _SCO_PROPERTIES: Final[dict[str, tuple[tuple[str, Callable[[Any], _Found]], ...]
 }
 
 
-def _sco(obj: dict[str, Any]) -> _Found:
+def _sco(obj: dict[str, Any], out: _Out) -> None:
     for prop, index in _SCO_PROPERTIES[obj["type"]]:
         value = obj.get(prop)
         if value is not None:
-            yield from index(value)
+            index(value, out)
 
 
 #: (object type, property path) of an indicator comparison -> how its value is indexed.
-_PATTERN_PATHS: Final[dict[tuple[str, tuple[str, ...]], Callable[[Any], _Found]]] = {
+_PATTERN_PATHS: Final[dict[tuple[str, tuple[str, ...]], _Indexer]] = {
     ("ipv4-addr", ("value",)): _ip,
     ("ipv6-addr", ("value",)): _ip,
     ("network-traffic", ("dst_ref", "value")): _ip,
@@ -184,41 +188,38 @@ _NETWORK_PATHS: Final = frozenset(
 )
 
 
-def _indicator(obj: dict[str, Any]) -> _Found:
+def _indicator(obj: dict[str, Any], out: _Out) -> None:
     text = obj.get("pattern")
     if obj.get("pattern_type") != "stix" or not isinstance(text, str):
         return
     for c in pattern.comparisons(text):
         key = (c.object_type, c.path)
-        if c.op == "=":
+        op = c.op
+        if op == "=" or (op == "ISSUBSET" and key in _NETWORK_PATHS):
             values: tuple[Any, ...] = (c.value,)
-        elif c.op == "IN" and isinstance(c.value, tuple):
+        elif op == "IN" and isinstance(c.value, tuple):
             values = c.value
-        elif c.op == "ISSUBSET" and key in _NETWORK_PATHS:
-            values = (c.value,)
         else:
             continue
         index = _PATTERN_PATHS.get(key)
-        if index is None:
-            if c.object_type in _HASHED_TYPES and len(c.path) == 2 and c.path[0] == "hashes":
-                algorithm = c.path[1]
-                for value in values:
-                    yield from _hashes({algorithm: value})
-            continue
-        for value in values:
-            yield from index(value)
+        if index is not None:
+            for value in values:
+                index(value, out)
+        elif c.object_type in _HASHED_TYPES and len(c.path) == 2 and c.path[0] == "hashes":
+            for value in values:
+                _hashes({c.path[1]: value}, out)
 
 
-def _observed_data(obj: dict[str, Any]) -> _Found:
+def _observed_data(obj: dict[str, Any], out: _Out) -> None:
     embedded = obj.get("objects")
     if not isinstance(embedded, dict):
         return
     for sco in embedded.values():
         if isinstance(sco, dict) and sco.get("type") in _SCO_PROPERTIES:
-            yield from _sco(sco)
+            _sco(sco, out)
 
 
-_BY_TYPE: Final[dict[str, Callable[[dict[str, Any]], _Found]]] = {
+_BY_TYPE: Final[dict[str, Callable[[dict[str, Any], _Out], None]]] = {
     **{sco_type: _sco for sco_type in _SCO_PROPERTIES},
     "indicator": _indicator,
     "observed-data": _observed_data,
@@ -232,7 +233,11 @@ def extract(obj: dict[str, Any]) -> tuple[Observable, ...]:
     extractor = _BY_TYPE.get(obj.get("type"))  # type: ignore[arg-type]
     if extractor is None:
         return ()
-    return tuple(dict.fromkeys(extractor(obj)))
+    out: _Out = []
+    extractor(obj, out)
+    if len(out) < 2:  # nothing to deduplicate
+        return tuple(out)
+    return tuple(dict.fromkeys(out))
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -246,10 +251,12 @@ def _networks(kind: str, value: str) -> Iterator[Observable]:
         yield Observable(net_kind, str(net.supernet(new_prefix=prefix)))
 
 
-def _domain_and_parents(name: str) -> Iterator[Observable]:
+def _domain_and_parents(name: str) -> list[Observable]:
     labels = name.split(".")
+    out: _Out = []
     for i in range(len(labels)):
-        yield from _domain_forms(".".join(labels[i:]))
+        _domain_forms(".".join(labels[i:]), out)
+    return out
 
 
 def _host_keys(host: str) -> Iterable[Observable]:

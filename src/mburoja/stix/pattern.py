@@ -8,8 +8,9 @@ actually use,
 
     [ <type>:<path> <op> <literal> ( AND|OR <comparison> )* ]  ( AND|OR|FOLLOWEDBY [ ... ] )*
 
-with ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``IN (...)``, ``LIKE``, ``MATCHES``,
-``ISSUBSET``, ``ISSUPERSET`` (optionally ``NOT``), string, integer, float and boolean literals.
+with ``=`` (``==``), ``!=`` (``<>``), ``<``, ``<=``, ``>``, ``>=``, ``IN (...)``, ``LIKE``,
+``MATCHES``, ``ISSUBSET``, ``ISSUPERSET`` (optionally ``NOT``), and string, integer, float and
+boolean literals.
 The fast path only ever *accepts*; it reproduces the lexer's longest-match and keyword rules
 (an identifier must not run on into ``-`` or ``'``, keywords are not identifiers) and the
 reference's extra hash-value check. Anything it does not recognise (parentheses, qualifiers,
@@ -76,7 +77,7 @@ _STRING_OPS = r"(?:LIKE|MATCHES|ISSUBSET|ISSUPERSET)"
 
 _COMPARISON = (
     rf"{_TYPE}:{_PATH}(?:"
-    rf"{_NOT_OR_SPACE}(?:=|!=){_WS}*{_LIT}"
+    rf"{_NOT_OR_SPACE}(?:==|=|!=|<>){_WS}*{_LIT}"
     rf"|{_NOT_OR_SPACE}(?:<=|>=|<|>){_WS}*{_ORDERABLE}"
     rf"|{_WS}+(?:NOT{_WS}+)?IN{_WS}*{_SET}"
     rf"|{_WS}+(?:NOT{_WS}+)?{_STRING_OPS}{_WS}+{_STR})"
@@ -89,11 +90,21 @@ _FAST_PATTERN: Final = re.compile(
 # The same grammar, one comparison at a time, with the parts captured.
 _COMPARISON_PARTS: Final = re.compile(
     rf"(?P<type>{_TYPE}):(?P<path>{_PATH})(?:"
-    rf"(?:{_WS}+(?P<n1>NOT){_WS}+|{_WS}*)(?P<eq>=|!=){_WS}*(?P<v1>{_LIT})"
+    rf"(?:{_WS}+(?P<n1>NOT){_WS}+|{_WS}*)(?P<eq>==|=|!=|<>){_WS}*(?P<v1>{_LIT})"
     rf"|(?:{_WS}+(?P<n2>NOT){_WS}+|{_WS}*)(?P<ord><=|>=|<|>){_WS}*(?P<v2>{_ORDERABLE})"
     rf"|{_WS}+(?:(?P<n3>NOT){_WS}+)?IN{_WS}*(?P<set>{_SET})"
     rf"|{_WS}+(?:(?P<n4>NOT){_WS}+)?(?P<sop>{_STRING_OPS}){_WS}+(?P<v4>{_STR}))"
 )
+# The commonest form of all, one equality on a top-level key with a plain string, read by one
+# small regex. A lower-case type (not the keywords true/false) and a path that is no keyword.
+_SIMPLE: Final = re.compile(
+    r"\[((?!true:|false:)[a-z][a-z0-9-]*):(value|name|number|key) = '([^'\\]*)'\]"
+)
+_SIMPLE_HASH: Final = re.compile(
+    r"\[((?!true:|false:)[a-z][a-z0-9-]*):hashes\.(?:'([A-Za-z0-9-]+)'|([A-Za-z][A-Za-z0-9]*))"
+    r" = '([0-9A-Za-z+/:.]*)'\]"
+)
+_KEYWORDS: Final = frozenset(_KEYWORD[3:-1].split("|"))
 _OPEN: Final = re.compile(rf"{_WS}*\[{_WS}*")
 _NEXT: Final = re.compile(
     rf"{_WS}+(?:AND|OR){_WS}+"  # another comparison in this observation
@@ -112,6 +123,7 @@ _HASH_VALUE: Final[dict[str, re.Pattern[str]]] = {
     algorithm: re.compile(regex) for algorithm, (regex, _name) in HASHES_REGEX.items()
 }
 
+_EQUALITY_SPELLING: Final = {"=": "=", "==": "=", "!=": "!=", "<>": "!="}
 _Scanned = tuple[str, str, str, str]  # object type, path text, op, literal text
 
 
@@ -132,7 +144,7 @@ def _scan(pattern: str) -> list[_Scanned] | None:
         if c is None:
             return None
         if c["eq"] is not None:
-            op, literal, negated = c["eq"], c["v1"], c["n1"]
+            op, literal, negated = _EQUALITY_SPELLING[c["eq"]], c["v1"], c["n1"]
         elif c["ord"] is not None:
             op, literal, negated = c["ord"], c["v2"], c["n2"]
         elif c["set"] is not None:
@@ -198,6 +210,20 @@ def _hashes_pass(scanned: list[_Scanned]) -> bool:
     return True
 
 
+def _simple_hash(pattern: str) -> Comparison | None:
+    """The comparison of a lone ``[<type>:hashes.<algorithm> = '<value>']`` that is valid."""
+    m = _SIMPLE_HASH.fullmatch(pattern)
+    if m is None:
+        return None
+    algorithm = m[2] or m[3]
+    if m[3] is not None and algorithm in _KEYWORDS:
+        return None
+    regex = _HASH_VALUE.get(algorithm.upper().replace("-", ""))
+    if regex is not None and regex.match(m[4]) is None:
+        return None
+    return Comparison(m[1], ("hashes", algorithm), "=", m[4])
+
+
 @lru_cache(maxsize=8192)
 def _reference_check(pattern: str) -> str | None:
     try:
@@ -215,8 +241,10 @@ def check(pattern: str) -> str | None:
     Agrees with ``stix2patterns.validator.run_validator(pattern, stix_version="2.1")``.
     """
     if "hashes" not in pattern:
-        if _FAST_PATTERN.fullmatch(pattern) is not None:
+        if _SIMPLE.fullmatch(pattern) is not None or _FAST_PATTERN.fullmatch(pattern) is not None:
             return None
+    elif _simple_hash(pattern) is not None:
+        return None
     else:
         # The reference also checks hash values, so the comparisons are needed one by one.
         scanned = _scan(pattern)
@@ -298,12 +326,17 @@ def comparisons(pattern: str) -> tuple[Comparison, ...]:
     Simple patterns are read by the fast grammar; the rest by the reference parser (cached),
     whose order is grouped by object type.
     """
+    m = _SIMPLE.fullmatch(pattern)
+    if m is not None:
+        return (Comparison(m[1], (m[2],), "=", m[3]),)
+    if "hashes" in pattern and (c := _simple_hash(pattern)) is not None:
+        return (c,)
     scanned = _scan(pattern)
     if scanned is not None and ("hashes" not in pattern or _hashes_pass(scanned)):
-        return tuple(
-            Comparison(object_type, _split_path(path), op, _value(op, literal))
-            for object_type, path, op, literal in scanned
-        )
+        found = []
+        for object_type, path, op, literal in scanned:
+            found.append(Comparison(object_type, _split_path(path), op, _value(op, literal)))
+        return tuple(found)
     if check(pattern) is not None:
         return ()
     return _reference_comparisons(pattern)

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from msgspec.structs import astuple
 from sqlalchemy import Connection, func, select
 
 from mburoja.errors import NotFound
-from mburoja.stix.markings import tlp_level
-from mburoja.stix.model import PreparedObject, Reject
+from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
 from mburoja.stix.observables import search_keys
 from mburoja.store import schema
 from mburoja.store.base import (
@@ -32,26 +32,27 @@ from mburoja.store.base import (
 )
 from mburoja.store.engine import check_revision, create_store_engine, migrate
 from mburoja.store.search import run_search
-from mburoja.store.versioning import Existing, classify, content_hash
+from mburoja.store.versioning import Existing, classify
 
 _CHUNK = 500  # ids per IN (...) lookup
 
+# Store-side columns first, then the object's own, in ``PreparedObject`` field order.
 _OBJECT_COLUMNS = (
     "seq",
+    "date_added",
+    "is_current",
+    "source",
+    "ingest_id",
     "id",
     "type",
     "version",
     "version_key",
     "spec_version",
-    "date_added",
     "revoked",
-    "is_current",
     "tlp",
     "markings",
     "created_by",
     "name",
-    "source",
-    "ingest_id",
     "chash",
     "raw",
 )
@@ -213,38 +214,24 @@ class SqlStore:
                 object_rows: list[tuple[Any, ...]] = []
                 observable_rows: list[tuple[str, str, int]] = []
                 ref_rows: list[tuple[int, str, str]] = []
-                member_rows: list[tuple[str, int, str]] = []
-                for offset, ins in enumerate(plan.inserts):
-                    seq = first_seq + offset
-                    obj = ins.obj
-                    data = obj.data
-                    object_rows.append(
-                        (
-                            seq,
-                            obj.id,
-                            obj.type,
-                            obj.version,
-                            ins.version_key,
-                            obj.spec_version,
-                            date_added,
-                            obj.revoked,
-                            ins.is_current,
-                            tlp_level(obj.markings),
-                            " ".join(obj.markings) if obj.markings else None,
-                            obj.created_by,
-                            _display_name(data),
-                            provenance.source,
-                            provenance.ingest_id,
-                            ins.chash,
-                            obj.raw,
-                        )
-                    )
+                source, ingest_id = provenance.source, provenance.ingest_id
+                for seq, (obj, version_key, is_current) in enumerate(plan.inserts, first_seq):
+                    row = astuple(obj)[:ROW_FIELDS]
+                    if version_key != obj.version_key:  # a content version of an SCO
+                        row = (*row[:3], version_key, *row[4:])
+                    object_rows.append((seq, date_added, is_current, source, ingest_id, *row))
                     for ob in obj.observables:
                         observable_rows.append((ob.value, ob.kind, seq))
                     for prop, target in obj.refs:
                         ref_rows.append((seq, prop, target))
-                    if collection_id is not None:
-                        member_rows.append((collection_id, seq, date_added))
+                member_rows = (
+                    [
+                        (collection_id, seq, date_added)
+                        for seq, _ in enumerate(plan.inserts, first_seq)
+                    ]
+                    if collection_id is not None
+                    else []
+                )
                 conn.exec_driver_sql(self._sql["object"], object_rows)
                 if observable_rows:
                     conn.exec_driver_sql(self._sql["observable"], observable_rows)
@@ -368,16 +355,20 @@ class SqlStore:
         return [Receipt(source=s, ingest_id=i, received_at=t) for s, i, t in rows]
 
     def dangling_refs(self, ingest_id: int | None = None) -> int:
-        """How many distinct referenced ids are not in the store (for one run, or overall)."""
-        where = ""
+        """How many distinct referenced ids (``*_ref(s)`` and ``created_by_ref``) are not in
+        the store, among the objects of one ingest run or overall."""
+        refs_where = created_where = ""
         params: tuple[Any, ...] = ()
         if ingest_id is not None:
-            where = f"AND r.seq IN (SELECT seq FROM objects WHERE ingest_id = {self._ph})"
-            params = (ingest_id,)
+            refs_where = f"WHERE r.seq IN (SELECT seq FROM objects WHERE ingest_id = {self._ph})"
+            created_where = f"AND o.ingest_id = {self._ph}"
+            params = (ingest_id, ingest_id)
         with self.engine.connect() as conn:
             value = conn.exec_driver_sql(
-                "SELECT count(DISTINCT r.target) FROM refs r WHERE NOT EXISTS "
-                f"(SELECT 1 FROM objects o WHERE o.id = r.target) {where}",
+                f"SELECT count(*) FROM (SELECT r.target AS t FROM refs r {refs_where} "
+                "UNION SELECT o.created_by FROM objects o "
+                f"WHERE o.created_by IS NOT NULL {created_where}) d "
+                "WHERE NOT EXISTS (SELECT 1 FROM objects x WHERE x.id = d.t)",
                 params,
             ).scalar_one()
         return int(value)
@@ -496,34 +487,23 @@ class SqlStore:
             raise NotFound(f"no quarantine entry {qid}: see `mburoja quarantine list`")
 
 
-def _display_name(data: dict[str, Any]) -> str | None:
-    for key in ("name", "value", "pattern"):
-        value = data.get(key)
-        if isinstance(value, str):
-            return value[:300]
-    number = data.get("number")
-    if isinstance(number, int):
-        return f"AS{number}"
-    return None
-
-
 def _version(row: Any) -> StoredVersion:
     (
         seq,
+        date_added,
+        is_current,
+        source,
+        ingest_id,
         oid,
         otype,
         version,
         vkey,
         spec_version,
-        date_added,
         revoked,
-        is_current,
         tlp,
         markings,
         created_by,
         _name,
-        source,
-        ingest_id,
         _chash,
         raw,
     ) = row
@@ -572,4 +552,4 @@ def open_store(url: str, *, initialise: bool = False) -> SqlStore:
     return store
 
 
-__all__ = ["SqlStore", "content_hash", "open_store", "stamp"]
+__all__ = ["SqlStore", "open_store", "stamp"]

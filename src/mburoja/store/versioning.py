@@ -11,22 +11,18 @@ Rules (STIX 2.1 §3.6 versioning):
   are unchanged, different content becomes a new current version stamped with the time it
   was added.
 - Objects a converter made (MISP, IOC lists, STIX 2.0 upgrades) carry fresh ``created`` and
-  ``modified`` stamps every run; they are compared without those (and ``valid_from``), so
-  re-ingesting the same list changes nothing.
+  ``modified`` stamps every run; their fingerprint (``stix.fingerprint``) leaves those out,
+  and an equal fingerprint is "unchanged", so re-ingesting the same list changes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import msgspec
-import orjson
 
 from mburoja.stix.model import PreparedObject, Reject
-
-_DERIVED_VOLATILE = frozenset({"created", "modified", "valid_from"})
 
 
 class Existing(NamedTuple):
@@ -40,11 +36,8 @@ class Existing(NamedTuple):
     source: str
 
 
-class Insert(NamedTuple):
-    obj: PreparedObject
-    version_key: str
-    is_current: bool
-    chash: bytes
+#: A planned insert: the object, its version key, and whether it becomes current.
+Insert = tuple[PreparedObject, str, bool]
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -58,16 +51,6 @@ class Plan(msgspec.Struct, kw_only=True):
 
     def counts(self) -> tuple[int, int, int]:
         return self.new, self.new_versions, self.unchanged
-
-
-def content_hash(obj: PreparedObject) -> bytes:
-    """16-byte digest of what makes two receipts of a version "the same content"."""
-    if obj.derived:
-        stable: dict[str, Any] = {k: v for k, v in obj.data.items() if k not in _DERIVED_VOLATILE}
-        payload = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
-    else:
-        payload = obj.raw
-    return hashlib.blake2b(payload, digest_size=16).digest()
 
 
 class _Slot(NamedTuple):
@@ -87,71 +70,101 @@ def classify(
 ) -> Plan:
     """Plan the inserts for ``objects`` given the stored versions of their ids."""
     plan = Plan()
-    slots: dict[str, list[_Slot]] = {}
+    inserts = plan.inserts
+    # ids first seen in this batch with no stored version: index of their one insert
+    fresh: dict[str, int] = {}
+    history: dict[str, list[_Slot]] = {}
     current: dict[str, _Slot] = {}
-    for oid, rows in existing.items():
-        slots[oid] = []
-        for r in rows:
-            slot = _Slot(r.version_key, r.chash, r.seq, r.revoked, r.source)
-            slots[oid].append(slot)
-            if r.is_current:
-                current[oid] = slot
-    planned_current: dict[str, int] = {}  # id -> index in plan.inserts of its current insert
+    planned_current: dict[str, int] = {}  # id -> index in inserts of its current insert
     content_versions = 0
 
     for obj in objects:
-        chash = content_hash(obj)
-        known = slots.get(obj.id)
-        if obj.version_key:
-            vkey = obj.version_key
-            same = next((s for s in known or () if s.version_key == vkey), None)
-            cur = current.get(obj.id)
+        oid = obj.id
+        if oid not in existing and oid not in history:
+            if oid not in fresh:
+                # The common case, kept cheap: an id neither stored nor seen in this batch.
+                fresh[oid] = len(inserts)
+                inserts.append((obj, obj.version_key, True))
+                continue
+            _promote(oid, fresh.pop(oid), inserts, history, current, planned_current)
+        elif oid not in history:
+            _load(oid, existing[oid], history, current)
+        known = history[oid]
+        chash = obj.chash
+        cur = current.get(oid)
+        vkey = obj.version_key
+        if vkey:
+            same = next((s for s in known if s.version_key == vkey), None)
             if same is None and obj.derived and cur is not None and cur.chash == chash:
                 same = cur
         else:
-            same = next((s for s in known or () if s.chash == chash), None)
-            if same is None and known:
+            same = next((s for s in known if s.chash == chash), None)
+            if same is None:
                 content_versions += 1
                 vkey = f"{date_added[:-1]}{content_versions:03d}Z"
-            else:
-                vkey = ""
         if same is not None:
             plan.unchanged += 1
             if same.seq >= 0:
                 plan.seen_again.append((same.seq, same.source))
             continue
-
-        cur = current.get(obj.id)
         if cur is not None and cur.revoked and vkey > cur.version_key and not obj.revoked:
-            plan.rejects.append(
-                Reject(
-                    origin=obj.origin,
-                    index=obj.index,
-                    object_id=obj.id,
-                    field="revoked",
-                    reason=(
-                        f"the object was revoked in version {cur.version_key}; a revoked "
-                        "object cannot get new versions (STIX 2.1 §3.6)"
-                    ),
-                    raw=obj.raw,
-                )
-            )
+            plan.rejects.append(_revoked_reject(obj, cur.version_key))
             continue
-        is_current = cur is None or vkey > cur.version_key
-        if known:
-            plan.new_versions += 1
-        else:
-            plan.new += 1
+        plan.new_versions += 1
         slot = _Slot(vkey, chash, -1, obj.revoked, "")
-        slots.setdefault(obj.id, []).append(slot)
+        known.append(slot)
+        is_current = cur is None or vkey > cur.version_key
         if is_current:
             if cur is not None:
                 if cur.seq >= 0:
                     plan.superseded.append(cur.seq)
                 else:
-                    index = planned_current[obj.id]
-                    plan.inserts[index] = plan.inserts[index]._replace(is_current=False)
-            current[obj.id] = slot
-            planned_current[obj.id] = len(plan.inserts)
-        plan.inserts.append(Insert(obj, vkey, is_current, chash))
+                    index = planned_current[oid]
+                    old, old_key, _ = inserts[index]
+                    inserts[index] = (old, old_key, False)
+            current[oid] = slot
+            planned_current[oid] = len(inserts)
+        inserts.append((obj, vkey, is_current))
+    plan.new = len(fresh) + sum(1 for oid in history if oid not in existing)
     return plan
+
+
+def _promote(
+    oid: str,
+    index: int,
+    inserts: list[Insert],
+    history: dict[str, list[_Slot]],
+    current: dict[str, _Slot],
+    planned_current: dict[str, int],
+) -> None:
+    """A second object with a fresh id arrived: track the first one's version history."""
+    first, vkey, _ = inserts[index]
+    slot = _Slot(vkey, first.chash, -1, first.revoked, "")
+    history[oid] = [slot]
+    current[oid] = slot
+    planned_current[oid] = index
+
+
+def _load(
+    oid: str, rows: list[Existing], history: dict[str, list[_Slot]], current: dict[str, _Slot]
+) -> None:
+    slots = history[oid] = []
+    for r in rows:
+        slot = _Slot(r.version_key, r.chash, r.seq, r.revoked, r.source)
+        slots.append(slot)
+        if r.is_current:
+            current[oid] = slot
+
+
+def _revoked_reject(obj: PreparedObject, revoked_in: str) -> Reject:
+    return Reject(
+        origin=obj.origin,
+        index=obj.index,
+        object_id=obj.id,
+        field="revoked",
+        reason=(
+            f"the object was revoked in version {revoked_in}; a revoked "
+            "object cannot get new versions (STIX 2.1 §3.6)"
+        ),
+        raw=obj.raw,
+    )
