@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from mburoja.demo.scenario import generate_bulk
+from mburoja.demo.bulk import generate_bulk
 
 HERE = Path(__file__).resolve().parent
 

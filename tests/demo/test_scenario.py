@@ -1,27 +1,23 @@
-"""The demo scenario and the bulk generator: coherent, safe, valid and reproducible STIX."""
+"""The demo scenario: coherent, safe, valid and reproducible STIX."""
 
 from __future__ import annotations
 
 import ipaddress
 import random
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections import defaultdict
 from typing import Any
 
 import orjson
 import pytest
 from stix2patterns.validator import run_validator
 
-from mburoja.demo.scenario import DEFAULT_NOW, generate, generate_bulk
+from mburoja.demo.scenario import DEFAULT_NOW, generate
 from mburoja.stix.identifiers import sco_id
 from mburoja.stix.markings import TLP2, TLP_LEVEL_BY_ID
+from mburoja.stix.validate import validate
+from tests.demo.shapes import ID, SCO_TYPES, refs
 
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-ID = re.compile(rf"([a-z0-9][a-z0-9-]*)--({UUID})")
-SCO_TYPES = {
-    "ipv4-addr", "ipv6-addr", "domain-name", "url", "file", "email-addr", "autonomous-system",
-}  # fmt: skip
 # Where the demo's indicator values may come from: documentation and benchmarking space only.
 SAFE_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24",
                                              "203.0.113.0/24", "198.18.0.0/15")]  # fmt: skip
@@ -39,22 +35,6 @@ def scenario() -> list[dict[str, Any]]:
 def latest(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Each id's last version (the scenario lists versions in order)."""
     return {o["id"]: o for o in objects}
-
-
-def refs(value: Any, key: str = "") -> Iterator[str]:
-    """Every id named by a ``*_ref`` or ``*_refs`` property, at any depth."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from refs(v, k)
-    elif isinstance(value, list):
-        for v in value:
-            yield from refs(v, key)
-    elif isinstance(value, str) and (key.endswith("_ref") or key.endswith("_refs")):
-        yield value
-
-
-def bulk(count: int, seed: int = 1) -> list[dict[str, Any]]:
-    return [orjson.loads(raw) for raw in generate_bulk(count, seed)]
 
 
 def unescape(literal: str) -> str | int:
@@ -253,74 +233,11 @@ def test_indicator_values_come_only_from_reserved_ranges_and_names(scenario):
             assert obj["number"] in SAFE_ASNS
 
 
-def test_scenario_and_bulk_pass_the_mburoja_validator(scenario):
-    module = pytest.importorskip("mburoja.stix.validate", reason="stix.validate not written yet")
-    validate = getattr(module, "validate", None)
-    if validate is None:
-        pytest.skip("mburoja.stix.validate has no validate() yet")
-    errors = []
-    for obj in scenario + bulk(2000, seed=3):
-        issues = validate(obj) or []
-        errors += [(obj["id"], str(i)) for i in issues if getattr(i, "level", "error") == "error"]
+def test_scenario_passes_the_mburoja_validator(scenario):
+    errors = [
+        (obj["id"], str(issue))
+        for obj in scenario
+        for issue in validate(obj)
+        if issue.level == "error"
+    ]
     assert errors == []
-
-
-# --- bulk -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("count", [0, 1, 2, 3, 4, 21, 1000])
-def test_bulk_yields_exactly_count_objects(count):
-    assert len(list(generate_bulk(count))) == count
-
-
-def test_bulk_is_deterministic_per_seed():
-    assert list(generate_bulk(500, seed=5)) == list(generate_bulk(500, seed=5))
-    assert list(generate_bulk(500, seed=5)) != list(generate_bulk(500, seed=6))
-
-
-def test_bulk_mix_is_feed_like():
-    objects = bulk(20_000)
-    kinds = Counter(
-        "sco" if o["type"] in SCO_TYPES else o["type"] if o["type"] in ("indicator", "relationship")
-        else "sdo"
-        for o in objects
-    )  # fmt: skip
-    share = {k: v / len(objects) for k, v in kinds.items()}
-    assert share["indicator"] == pytest.approx(0.35, abs=0.02)
-    assert share["sco"] == pytest.approx(0.35, abs=0.02)
-    assert share["relationship"] == pytest.approx(0.25, abs=0.02)
-    assert share["sdo"] == pytest.approx(0.05, abs=0.01)
-    sdo_types = {o["type"] for o in objects} - SCO_TYPES - {"indicator", "relationship"}
-    assert sdo_types == {"malware", "campaign", "identity", "attack-pattern", "report"}
-    marked = sum("object_marking_refs" in o for o in objects) / len(objects)
-    assert 0.8 < marked < 1.0
-    assert any("external_references" in o for o in objects if o["type"] == "indicator")
-    assert any(k.startswith("x_") for o in objects for k in o)
-
-
-def test_bulk_objects_are_valid_and_refer_only_backwards():
-    objects = bulk(5000, seed=2)
-    seen: set[str] = set(TLP2.values())
-    ids = set()
-    for obj in objects:
-        assert ID.fullmatch(obj["id"]) and obj["spec_version"] == "2.1"
-        assert set(refs(obj)) <= seen, obj["id"]
-        if obj["type"] not in SCO_TYPES and obj["type"] != "identity":
-            assert obj["created_by_ref"] == objects[0]["id"]
-        seen.add(obj["id"])
-        ids.add(obj["id"])
-    assert len(ids) == len(objects)
-    patterns = [o["pattern"] for o in objects if o["type"] == "indicator"]
-    for pattern in random.Random(1).sample(patterns, 200):
-        assert run_validator(pattern, stix_version="2.1") == [], pattern
-
-
-def test_bulk_observable_ids_are_the_stix_deterministic_ids():
-    for obj in bulk(400):
-        if obj["type"] in SCO_TYPES:
-            props = {k: v for k, v in obj.items() if k not in ("id", "object_marking_refs")}
-            assert obj["id"] == sco_id(obj["type"], props)
-
-
-def test_bulk_makes_exactly_the_number_of_objects_asked_for():
-    assert sum(1 for _ in generate_bulk(5_000)) == 5_000

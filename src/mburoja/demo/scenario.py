@@ -1,4 +1,4 @@
-"""A seeded, synthetic but coherent threat-intelligence scenario, and a fast bulk generator.
+"""A seeded, synthetic but coherent threat-intelligence scenario, told as STIX 2.1.
 
 ``generate`` tells one story as STIX 2.1: a national CERT (``AL-CERT (demo)``) and its partners
 track GREY KESTREL, an invented state-sponsored intrusion set running a destructive campaign
@@ -8,7 +8,7 @@ up here, in code; descriptions say so. The demo loads it (``make run``) and test
 realistic fixture: every object type the platform handles, all TLP 2.0 levels, several
 versions of some objects, a revoked indicator, sightings, notes and opinions.
 
-``generate_bulk`` yields serialised objects in a feed-like mix for the ingest benchmark.
+The fast feed-like generator for the ingest benchmark is ``demo.bulk.generate_bulk``.
 
 **Indicator values cannot hit real hosts.** The demo's indicators may be exported to sensors,
 so they only use names and numbers reserved for documentation and testing: domains under
@@ -17,7 +17,7 @@ so they only use names and numbers reserved for documentation and testing: domai
 ASNs 64496-64511 and 65536-65551 (RFC 5398), e-mail addresses in those domains. Hashes are
 random hex. Tool and technique names (Rclone, Mimikatz, ATT&CK ids) are real public terms.
 
-Both functions are deterministic: the same arguments give identical output. Randomness comes
+``generate`` is deterministic: the same arguments give identical output. Randomness comes
 from one ``random.Random(seed)``, ids from it too (UUIDv4-shaped) or, for cyber-observables,
 from the STIX UUIDv5 rule; time is ``now`` (a fixed date by default), never the clock.
 """
@@ -25,56 +25,31 @@ from the STIX UUIDv5 rule; time is ``now`` (a fixed date by default), never the 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 
-from mburoja.stix.identifiers import sco_id, uuid5_id
+from mburoja.demo.material import (
+    DEFAULT_NOW,
+    TECHNIQUES,
+    TLDS,
+    WORDS,
+    Obj,
+    parse_stamp,
+    pattern_literal,
+    random_hex,
+    stamp,
+    uuid4_from,
+)
+from mburoja.stix.identifiers import sco_id
 from mburoja.stix.markings import TLP2, TLP_ORDER, tlp2_definition
 
-DEFAULT_NOW = "2026-11-01T00:00:00.000Z"
+__all__ = ["DEFAULT_NOW", "Obj", "generate"]
 
-Obj = dict[str, Any]
-
-_WORDS = (
-    "portal",
-    "secure",
-    "update",
-    "mail",
-    "login",
-    "cdn",
-    "docs",
-    "gov",
-    "mfa",
-    "sync",
-    "cloud",
-    "files",
-    "vpn",
-    "office",
-    "support",
-    "verify",
-    "news",
-    "service",
-    "data",
-    "auth",
-)
-_TLDS = ("example", "test")
 _IPV4_NETS = ("192.0.2", "198.51.100", "203.0.113")
 _TLP_WEIGHTS = (15, 40, 30, 10, 5)  # clear, green, amber, amber+strict, red: share of indicators
 _ATTACK = "https://attack.mitre.org/techniques/"
-# (ATT&CK id, name, tactic): the techniques of the story.
-_TECHNIQUES = (
-    ("T1566.001", "Spearphishing Attachment", "initial-access"),
-    ("T1190", "Exploit Public-Facing Application", "initial-access"),
-    ("T1078", "Valid Accounts", "persistence"),
-    ("T1003.001", "LSASS Memory", "credential-access"),
-    ("T1071.001", "Web Protocols", "command-and-control"),
-    ("T1567.002", "Exfiltration to Cloud Storage", "exfiltration"),
-    ("T1486", "Data Encrypted for Impact", "impact"),
-    ("T1485", "Data Destruction", "impact"),
-)
 _INDICATOR_KINDS = (
     "ipv4",
     "ipv6",
@@ -90,30 +65,6 @@ _INDICATOR_KINDS = (
 )
 
 
-def _ts(moment: datetime) -> str:
-    """A STIX timestamp with millisecond precision."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
-def _uuid4(rng: random.Random) -> str:
-    """A UUIDv4-shaped string drawn from ``rng`` (so ids repeat with the seed)."""
-    h = f"{rng.getrandbits(128):032x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
-
-
-def _hex(rng: random.Random, chars: int) -> str:
-    return f"{rng.getrandbits(chars * 4):0{chars}x}"
-
-
-def _quote(value: str) -> str:
-    """A STIX pattern string literal: backslashes and single quotes escaped."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _stricter(*levels: str) -> str:
     return max(levels, key=TLP_ORDER.index)
 
@@ -123,7 +74,7 @@ class _Story:
 
     def __init__(self, seed: int, now: str) -> None:
         self.rng = random.Random(seed)
-        self.now = _parse(now)
+        self.now = parse_stamp(now)
         self.objects: list[Obj] = [tlp2_definition(level) for level in TLP_ORDER]
         self.level: dict[str, str] = {}  # id -> TLP level, for relationship markings
         self.observables: dict[str, Obj] = {}  # id -> SCO, so a repeated value is one object
@@ -131,14 +82,14 @@ class _Story:
 
     def at(self, days_ago: float) -> str:
         """A timestamp ``days_ago`` before now, with a seeded time of day."""
-        return _ts(self.now - timedelta(days=days_ago, seconds=self.rng.randrange(86_400)))
+        return stamp(self.now - timedelta(days=days_ago, seconds=self.rng.randrange(86_400)))
 
     def add(self, type_: str, level: str, created: str, **props: Any) -> Obj:
         """Append an SDO/SRO/SMO of ``type_`` created at ``created``, marked TLP ``level``."""
         obj: Obj = {
             "type": type_,
             "spec_version": "2.1",
-            "id": f"{type_}--{_uuid4(self.rng)}",
+            "id": f"{type_}--{uuid4_from(self.rng)}",
             "created": created,
             "modified": created,
         }
@@ -152,9 +103,9 @@ class _Story:
 
     def revise(self, obj: Obj, days_later: float, **changes: Any) -> Obj:
         """Append a new version of ``obj``: same id, later ``modified``, ``changes`` applied."""
-        later = _parse(obj["modified"]) + timedelta(days=days_later)
+        later = parse_stamp(obj["modified"]) + timedelta(days=days_later)
         new: Obj = orjson.loads(orjson.dumps(obj))  # versions share no nested lists
-        new.update(changes, modified=_ts(min(later, self.now)))
+        new.update(changes, modified=stamp(min(later, self.now)))
         self.objects.append(new)
         return new
 
@@ -185,9 +136,9 @@ class _Story:
         )
 
     def domain(self) -> str:
-        words = self.rng.sample(_WORDS, 2)
+        words = self.rng.sample(WORDS, 2)
         tail = f"{self.rng.randrange(100)}" if self.rng.random() < 0.3 else ""
-        return f"{words[0]}-{words[1]}{tail}.{self.rng.choice(_TLDS)}"
+        return f"{words[0]}-{words[1]}{tail}.{self.rng.choice(TLDS)}"
 
     def ipv4(self) -> str:
         return f"{self.rng.choice(_IPV4_NETS)}.{self.rng.randrange(1, 255)}"
@@ -309,7 +260,7 @@ def _cast(story: _Story) -> dict[str, Obj]:
         "this synthetic scenario.",
         external_references=[{"source_name": "cve", "external_id": "CVE-2019-0604"}],
     )
-    for tid, name, tactic in _TECHNIQUES:
+    for tid, name, tactic in TECHNIQUES:
         cast[tid] = s.add(
             "attack-pattern",
             "clear",
@@ -341,7 +292,7 @@ def _plot(story: _Story, cast: dict[str, Obj]) -> None:
         "backdoor",
         "rclone",
         "mimikatz",
-        *(t[0] for t in _TECHNIQUES),
+        *(t[0] for t in TECHNIQUES),
     ):
         s.relate(c["actor"], "uses", c[used])
     s.relate(c["backdoor"], "uses", c["c2"])
@@ -367,23 +318,23 @@ def _indicator_value(story: _Story, kind: str, index: int) -> tuple[str, str, di
     rng = story.rng
     if kind == "ipv4":
         value = story.ipv4()
-        return f"[ipv4-addr:value = {_quote(value)}]", "ipv4-addr", {"value": value}
+        return f"[ipv4-addr:value = {pattern_literal(value)}]", "ipv4-addr", {"value": value}
     if kind == "cidr":
         value = f"198.{18 + index % 2}.{index % 256}.0/24"
-        return f"[ipv4-addr:value = {_quote(value)}]", "ipv4-addr", {"value": value}
+        return f"[ipv4-addr:value = {pattern_literal(value)}]", "ipv4-addr", {"value": value}
     if kind == "ipv6":
         value = f"2001:db8:{rng.randrange(1, 0xFFFF):x}::{rng.randrange(1, 0xFFFF):x}"
-        return f"[ipv6-addr:value = {_quote(value)}]", "ipv6-addr", {"value": value}
+        return f"[ipv6-addr:value = {pattern_literal(value)}]", "ipv6-addr", {"value": value}
     if kind == "domain":
         value = story.domain()
-        return f"[domain-name:value = {_quote(value)}]", "domain-name", {"value": value}
+        return f"[domain-name:value = {pattern_literal(value)}]", "domain-name", {"value": value}
     if kind == "url":
         path = rng.choice(("dl/update.bin", "docs/minister's-note.doc", "a/b?id=7", "gate.php"))
         value = f"https://{story.domain()}/{path}"
-        return f"[url:value = {_quote(value)}]", "url", {"value": value}
+        return f"[url:value = {pattern_literal(value)}]", "url", {"value": value}
     if kind == "email":
         value = f"{rng.choice(('hr', 'it-support', 'protocol', 'press'))}@{story.domain()}"
-        return f"[email-addr:value = {_quote(value)}]", "email-addr", {"value": value}
+        return f"[email-addr:value = {pattern_literal(value)}]", "email-addr", {"value": value}
     if kind == "asn":
         number = rng.choice((*range(64496, 64512), *range(65536, 65552)))
         return f"[autonomous-system:number = {number}]", "autonomous-system", {"number": number}
@@ -393,11 +344,11 @@ def _indicator_value(story: _Story, kind: str, index: int) -> tuple[str, str, di
         "sha256": ("SHA-256", 64),
         "sha512": ("SHA-512", 128),
     }[kind]
-    digest = _hex(rng, chars)
+    digest = random_hex(rng, chars)
     key = algorithm if algorithm == "MD5" else f"'{algorithm}'"
-    pattern = f"[file:hashes.{key} = {_quote(digest)}]"
+    pattern = f"[file:hashes.{key} = {pattern_literal(digest)}]"
     if index % 7 == 0:  # some file indicators also name the file
-        pattern = f"[file:hashes.{key} = {_quote(digest)} AND file:name = 'invoice.doc']"
+        pattern = f"[file:hashes.{key} = {pattern_literal(digest)} AND file:name = 'invoice.doc']"
     return pattern, "file", {"hashes": {algorithm: digest}}
 
 
@@ -422,7 +373,9 @@ def _indicators(story: _Story, cast: dict[str, Obj], count: int) -> list[Obj]:
             "confidence": s.rng.choice((30, 50, 70, 85, 95)),
         }
         if s.rng.random() < 0.3:
-            props["valid_until"] = _ts(_parse(created) + timedelta(days=s.rng.randrange(30, 365)))
+            props["valid_until"] = stamp(
+                parse_stamp(created) + timedelta(days=s.rng.randrange(30, 365))
+            )
         if s.rng.random() < 0.05:
             props["x_al_cert_priority"] = s.rng.choice(("high", "medium"))
         indicator = s.add("indicator", level, created, **props)
@@ -502,189 +455,3 @@ def generate(seed: int = 7, *, indicators: int = 300, now: str | None = None) ->
     made = _indicators(story, cast, indicators)
     _aftermath(story, cast, made)
     return story.objects
-
-
-# --- bulk ------------------------------------------------------------------------------------
-
-_BULK_SLOTS = "i" * 7 + "o" * 7 + "r" * 5 + "s"  # per 20 objects: 35% / 35% / 25% / 5%
-_BULK_SDO_TYPES = ("malware", "campaign", "identity", "attack-pattern", "report")
-_BULK_HASHES = (("MD5", 32), ("SHA-1", 40), ("SHA-256", 64))
-
-
-class _Bulk:
-    """State of one ``generate_bulk`` run: pools of ids already emitted, to refer back to."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.random = self.rng.random
-        base = _parse(DEFAULT_NOW)
-        self.times = sorted(
-            _ts(base - timedelta(seconds=self.rng.randrange(63_072_000))) for _ in range(4096)
-        )
-        marked = [TLP2["clear"]] * 3 + [TLP2["green"]] * 9 + [TLP2["amber"]] * 5
-        self.markings: list[list[str] | None] = [[m] for m in marked] + [None] * 2  # 10% unmarked
-        self.producer = f"identity--{_uuid4(self.rng)}"
-        self.sdos: dict[str, list[str]] = {t: [] for t in _BULK_SDO_TYPES}
-        self.indicators: list[str] = []
-        self.pending: list[tuple[str, Obj]] = []  # indicators whose observable is still to come
-        self.based_on: list[tuple[str, str]] = []  # (indicator id, observable id)
-        self.serial = 0
-
-    def pick(self, seq: list[str] | tuple[str, ...], recent: int = 0) -> str:
-        """A seeded choice from ``seq``, or from its last ``recent`` items."""
-        span = min(recent, len(seq)) if recent else len(seq)
-        return seq[len(seq) - 1 - int(self.random() * span)]
-
-    def base(self, type_: str) -> Obj:
-        rng = self.rng
-        created = self.times[rng.getrandbits(12)]
-        obj: Obj = {
-            "type": type_,
-            "spec_version": "2.1",
-            "id": f"{type_}--{_uuid4(rng)}",
-            "created": created,
-            "modified": created,
-            "created_by_ref": self.producer,
-        }
-        marking = self.markings[rng.getrandbits(16) % 19]
-        if marking is not None:
-            obj["object_marking_refs"] = marking
-        if self.random() < 0.02:
-            obj["x_feed_score"] = rng.getrandbits(7)
-        return obj
-
-    def value(self) -> tuple[str, str, str, Obj]:
-        """(type, pattern path, value, observable properties) of a fresh observable value."""
-        self.serial += 1
-        n = self.serial
-        kind = n % 4
-        if kind == 0:
-            value = f"198.{18 + (n >> 16) % 2}.{(n >> 8) & 255}.{n & 255}"
-            return "ipv4-addr", "value", value, {"value": value}
-        if kind == 1:
-            value = f"{self.pick(_WORDS)}-{n:x}.{_TLDS[n & 1]}"
-            return "domain-name", "value", value, {"value": value}
-        if kind == 2:
-            value = f"https://{self.pick(_WORDS)}-{n:x}.example/{self.pick(_WORDS)}"
-            return "url", "value", value, {"value": value}
-        algorithm, chars = _BULK_HASHES[n % 3]
-        value = _hex(self.rng, chars)
-        return "file", f"hashes.'{algorithm}'", value, {"hashes": {algorithm: value}}
-
-    def indicator(self) -> Obj:
-        type_, path, value, props = self.value()
-        obj = self.base("indicator")
-        obj["name"] = f"{type_} {value[:40]}"
-        obj["indicator_types"] = ["malicious-activity"]
-        obj["pattern"] = f"[{type_}:{path} = {_quote(value)}]"
-        obj["pattern_type"] = "stix"
-        obj["valid_from"] = obj["created"]
-        obj["confidence"] = int(self.random() * 101)
-        if self.random() < 0.1:
-            obj["external_references"] = [
-                {"source_name": "demo-feed", "url": f"https://feed.example/i/{self.serial}"}
-            ]
-        self.indicators.append(obj["id"])
-        self.pending.append((obj["id"], {"type": type_, "spec_version": "2.1", **props}))
-        return obj
-
-    def observable(self) -> Obj:
-        """The observable of an earlier indicator (for a ``based-on``), else a fresh one."""
-        if self.pending:
-            indicator_id, obj = self.pending.pop()
-        else:
-            type_, _, _, props = self.value()
-            indicator_id, obj = "", {"type": type_, "spec_version": "2.1", **props}
-        props = {k: v for k, v in obj.items() if k not in ("type", "spec_version")}
-        # props are exactly the ID-contributing ones (a value, or one hash): skip the selection
-        obj["id"] = uuid5_id(obj["type"], orjson.dumps(props, option=orjson.OPT_SORT_KEYS))
-        marking = self.markings[self.rng.getrandbits(16) % 19]
-        if marking is not None:
-            obj["object_marking_refs"] = marking
-        if indicator_id:
-            self.based_on.append((indicator_id, obj["id"]))
-        return obj
-
-    def relationship(self) -> Obj:
-        roll = self.random()
-        if roll < 0.35 and self.based_on:
-            source, target = self.based_on.pop()
-            rel = "based-on"
-        elif roll < 0.85 and self.indicators:
-            source, rel = self.pick(self.indicators, recent=500), "indicates"
-            pool = self.sdos["malware"] if self.random() < 0.6 else self.sdos["campaign"]
-            target = self.pick(pool)
-        else:
-            source, rel = self.pick(self.sdos["campaign"]), "uses"
-            target = self.pick(self.sdos["malware"])
-        obj = self.base("relationship")
-        obj["relationship_type"] = rel
-        obj["source_ref"] = source
-        obj["target_ref"] = target
-        return obj
-
-    def sdo(self, type_: str) -> Obj:
-        obj = self.base(type_)
-        n = len(self.sdos[type_])
-        if type_ == "malware":
-            obj.update(name=f"DEMO-{n} malware", is_family=True, malware_types=["trojan"])
-        elif type_ == "campaign":
-            obj.update(name=f"Demo campaign {n}", first_seen=obj["created"])
-        elif type_ == "identity":
-            obj.update(name=f"Demo organisation {n}", identity_class="organization")
-        elif type_ == "attack-pattern":
-            technique = _TECHNIQUES[n % len(_TECHNIQUES)]
-            obj["name"] = technique[1]
-            obj["external_references"] = [
-                {"source_name": "mitre-attack", "external_id": technique[0]}
-            ]
-        else:
-            recent = self.indicators[-20:] + self.sdos["malware"][-2:]
-            obj.update(
-                name=f"Demo report {n}",
-                report_types=["threat-report"],
-                published=obj["created"],
-                object_refs=self.rng.sample(recent, min(len(recent), 3 + n % 12)),
-            )
-        self.sdos[type_].append(obj["id"])
-        return obj
-
-
-def generate_bulk(count: int, seed: int = 1) -> Iterator[bytes]:
-    """``count`` serialised STIX objects in a feed-like mix, for the ingest benchmark.
-
-    About 35% indicators, 35% observables, 25% relationships and 5% SDOs; 90% TLP-marked, all
-    by one producer identity, some with external references or ``x_`` properties. The first
-    three objects are the producer, a malware and a campaign, so every reference points back
-    to an object already yielded (TLP marking definitions are the well-known ids, not
-    yielded). Most observables are those of an earlier indicator, joined to it by a
-    ``based-on`` relationship. IPv4 values start to repeat after about 500,000 objects.
-    """
-    bulk = _Bulk(seed)
-    producer = bulk.base("identity")
-    producer.update(id=bulk.producer, name="Demo feed producer", identity_class="organization")
-    del producer["created_by_ref"]
-    bulk.sdos["identity"].append(bulk.producer)
-    opening: list[Callable[[], Obj]] = [
-        lambda: producer,
-        lambda: bulk.sdo("malware"),
-        lambda: bulk.sdo("campaign"),
-    ]
-    makers: dict[str, Callable[[], Obj]] = {
-        "i": bulk.indicator,
-        "o": bulk.observable,
-        "r": bulk.relationship,
-    }
-    orders = [bulk.rng.sample(_BULK_SLOTS, len(_BULK_SLOTS)) for _ in range(64)]
-    dumps = orjson.dumps
-    for make in opening[:count]:
-        yield dumps(make())
-    made = len(opening)
-    while made < count:
-        slots = orders[bulk.rng.getrandbits(6)]
-        for slot in slots[: count - made]:
-            if slot == "s":
-                yield dumps(bulk.sdo(bulk.pick(_BULK_SDO_TYPES)))
-            else:
-                yield dumps(makers[slot]())
-        made += len(slots)
