@@ -235,3 +235,31 @@ def test_stats_count_current_objects_by_type_and_tlp(store: SqlStore) -> None:
     assert stats.objects == 3 and stats.versions == 4
     assert stats.by_type == {"indicator": 1, "ipv4-addr": 1, "malware": 1}
     assert stats.by_tlp == {"amber": 1, "none": 2}
+
+
+def test_concurrent_writers_of_overlapping_batches_store_each_version_once(store: SqlStore) -> None:
+    import threading
+
+    shared = [indicator(f"[domain-name:value = 'c{i}.example']") for i in range(300)]
+    errors: list[BaseException] = []
+    results = []
+
+    def writer(offset: int) -> None:
+        try:
+            run = store.begin_ingest(f"w{offset}", "test")
+            prov = Provenance(source=f"w{offset}", actor="t", ingest_id=run)
+            batch = [prepared(o) for o in shared[offset:] + shared[:offset]]
+            for start in range(0, len(batch), 50):
+                results.append(store.write_batch(batch[start : start + 50], [], prov))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k * 100,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sum(r.new for r in results) == 300
+    assert sum(r.unchanged for r in results) == 600
+    assert store.stats().versions == 300

@@ -35,6 +35,7 @@ from mburoja.store.search import run_search
 from mburoja.store.versioning import Existing, classify
 
 _CHUNK = 500  # ids per IN (...) lookup
+_WRITE_LOCK = 7401  # PostgreSQL advisory lock key that serialises batch writers
 
 # Store-side columns first, then the object's own, in ``PreparedObject`` field order.
 _OBJECT_COLUMNS = (
@@ -198,6 +199,10 @@ class SqlStore:
         membership, and quarantine ``rejects`` — all in one transaction."""
         result = BatchResult()
         with self._write() as conn:
+            if self.dialect == "postgresql":
+                # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: classification
+                # below then sees every earlier commit, and date_added follows commit order.
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
             date_added = self._date_added()
             collection_id = (
                 self._collection_id(conn, provenance.collection) if provenance.collection else None
@@ -293,9 +298,7 @@ class SqlStore:
     def _reserve_seqs(self, conn: Connection, count: int) -> int:
         """Reserve ``count`` consecutive sequence numbers and return the first."""
         if self.dialect == "postgresql":
-            # setval under the transaction-level advisory lock keeps the block consecutive
-            # even with several writers.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7401)")
+            # write_batch holds the writers' advisory lock, so the block stays consecutive.
             first = conn.exec_driver_sql(
                 "SELECT nextval(pg_get_serial_sequence('objects', 'seq'))"
             ).scalar_one()
