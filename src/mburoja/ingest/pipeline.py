@@ -1,9 +1,10 @@
 """The ingest pipeline: items in, prepared in batches, written, counted.
 
-Preparing (parse, validate, index) runs in worker processes once an input is large (see
-``ingest.workers``); this process decodes their results, classifies versions, and hands each
-batch to one writer thread. Each batch is one transaction; its rejects are quarantined in
-that same transaction, so a reported count is always a committed count.
+Small inputs are prepared (parse, validate, index) in this process and written by one
+writer thread. Past ``parallel_after`` objects, whole chunks go to worker processes that
+prepare and write them (see ``ingest.workers``). Each batch or chunk is one transaction;
+its rejects are quarantined in that same transaction, so a reported count is always a
+committed count.
 
 The counts add up: ``received == new + new_versions + unchanged + rejected``.
 """
@@ -20,7 +21,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from mburoja.config import Settings
-from mburoja.ingest.workers import PrepareStage, default_workers
+from mburoja.ingest.workers import ChunkResult, WriterPool, default_workers, prepare_items
 from mburoja.stix.model import PreparedObject, RawObject, Reject
 from mburoja.store.base import BatchResult, IngestRun, Provenance, Store
 
@@ -74,8 +75,8 @@ class IngestReport(msgspec.Struct, kw_only=True):
 class Ingestor:
     """Runs items from any source into a store.
 
-    ``workers`` worker processes prepare objects once an input passes ``parallel_after``
-    items (default: one per core; 0 prepares everything in this process).
+    ``workers`` worker processes prepare and write chunks once an input passes
+    ``parallel_after`` items (default: one per core; 0 does everything in this process).
     """
 
     def __init__(
@@ -155,22 +156,22 @@ class Ingestor:
     ) -> None:
         objects: list[PreparedObject] = []
         rejects: list[Reject] = []
-        # One writer thread: SQLite releases the GIL inside each statement, so writing a
-        # batch overlaps with decoding and classifying the next one.
+        # In-process path: one writer thread, because SQLite releases the GIL inside each
+        # statement, so writing a batch overlaps with preparing the next one.
         writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mburoja-writer")
         pending: Future[BatchResult] | None = None
+        pool: WriterPool | None = None
 
         def settle() -> None:
-            """Wait for the batch being written and count it."""
+            """Wait for the batch being written in-process and count it."""
             nonlocal pending
             if pending is not None:
                 done, pending = pending, None
                 report.add(done.result())
-                if self.progress:
-                    self.progress(report.received)
+                self._tick(report)
 
         def flush() -> None:
-            """Hand the batch gathered so far to the writer (one transaction)."""
+            """Hand what was gathered in-process to the writer thread (one transaction)."""
             nonlocal pending, objects, rejects
             settle()
             if objects or rejects:
@@ -178,34 +179,49 @@ class Ingestor:
                 pending = writer.submit(self.store.write_batch, objects, to_quarantine, provenance)
                 objects, rejects = [], []
 
-        # The worker pool forks only while the writer is idle (settle), never mid-statement.
-        stage = PrepareStage(
-            self.settings.limits,
-            self.workers,
-            inline_first=self.parallel_after,
-            idle_threads=2,  # this thread and the writer
-            before_start=settle,
-        )
+        def absorb_chunk(result: ChunkResult) -> None:
+            report.new += result.new
+            report.new_versions += result.new_versions
+            report.unchanged += result.unchanged
+            report.rejected += result.rejected
+            report.warnings += result.warnings
+            report._keep(result.rejects)
+            room = REPORT_REJECTS - len(report.warning_samples)
+            report.warning_samples.extend(result.warning_samples[: max(room, 0)])
+            self._tick(report)
 
-        def absorb(prepared: tuple[list[PreparedObject], list[Reject]]) -> None:
-            good, bad = prepared
+        def prepare_here(chunk: list[RawObject]) -> None:
+            good, bad = prepare_items(chunk, self.settings.limits)
             objects.extend(good)
             rejects.extend(bad)
             report.rejected += len(bad)
             report._keep(bad)
-            for obj in good:
-                if obj.warnings:
-                    report.warnings += 1
-                    if len(report.warning_samples) < REPORT_REJECTS:
-                        report.warning_samples.append(
-                            f"{obj.origin}[{obj.index}] {obj.id}: "
-                            + "; ".join(map(str, obj.warnings))
-                        )
+            warned = [obj for obj in good if obj.warnings]
+            report.warnings += len(warned)
+            for obj in warned[: max(REPORT_REJECTS - len(report.warning_samples), 0)]:
+                report.warning_samples.append(
+                    f"{obj.origin}[{obj.index}] {obj.id}: " + "; ".join(map(str, obj.warnings))
+                )
             if len(objects) + len(rejects) >= self.batch_size:
                 flush()
 
+        def start_pool() -> WriterPool:
+            flush()
+            if provenance.collection:
+                self.store.ensure_collection(provenance.collection)  # no race between workers
+            return WriterPool(
+                self.store.url,
+                self.settings.limits,
+                provenance,
+                self.workers,
+                quarantine=self.quarantine_rejects,
+                idle_threads=2,  # this thread and the idle writer
+                before_start=settle,
+            )
+
         try:
             chunk: list[RawObject] = []
+            size = CHUNK
             for item in items:
                 report.received += 1
                 if isinstance(item, Reject):
@@ -214,22 +230,40 @@ class Ingestor:
                     report._keep((item,))
                     continue
                 chunk.append(item)
-                if len(chunk) >= CHUNK:
-                    for prepared in stage.submit(chunk):
-                        absorb(prepared)
-                    chunk = []
+                if len(chunk) < size:
+                    continue
+                if pool is None and self.workers and report.received > self.parallel_after:
+                    pool = start_pool()
+                    size = self.batch_size
+                if pool is not None:
+                    for result in pool.submit(chunk):
+                        absorb_chunk(result)
+                    if len(rejects) >= self.batch_size:
+                        flush()
+                else:
+                    prepare_here(chunk)
+                chunk = []
             if chunk:
-                for prepared in stage.submit(chunk):
-                    absorb(prepared)
-            for prepared in stage.drain():
-                absorb(prepared)
+                if pool is not None:
+                    for result in pool.submit(chunk):
+                        absorb_chunk(result)
+                else:
+                    prepare_here(chunk)
+            if pool is not None:
+                for result in pool.drain():
+                    absorb_chunk(result)
             flush()
             settle()
         finally:
-            stage.close()
+            if pool is not None:
+                pool.close()
             try:
                 # Whatever was handed to the writer is committed (or failed) before we return.
                 settle()
             except Exception:
                 log.exception("the batch being written when the run stopped failed too")
             writer.shutdown(wait=True)
+
+    def _tick(self, report: IngestReport) -> None:
+        if self.progress:
+            self.progress(report.received)

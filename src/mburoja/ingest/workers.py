@@ -1,11 +1,13 @@
-"""The prepare stage on several cores: worker processes that parse, validate and index.
+"""Ingest on several cores: worker processes that prepare *and write* chunks.
 
-Python runs one thread at a time, so on a machine with two cores the parse-and-validate
-work goes to worker processes while the main process reads input and writes to the store.
-Chunks go out as plain tuples of bytes and come back as one msgpack blob each (decoding a
-blob costs a fraction of what preparing costs). Small inputs never start a pool: the
-first ``inline_first`` items are prepared in-process, so a ten-object bundle pays no
-start-up cost.
+Python runs one thread at a time, and preparing an object (parse, validate, index) costs
+about as much as writing it. So past the first few thousand objects of an input, each chunk
+goes to a worker process that prepares it and writes it to the store itself, in one
+transaction. Writers queue on the store's write lock (SQLite ``BEGIN IMMEDIATE``, a
+PostgreSQL advisory lock), so while one worker writes, the other prepares: on two cores the
+two halves of the work overlap. Only small counts come back to the caller.
+
+Small inputs never start a pool: the caller prepares and writes them in-process.
 """
 
 from __future__ import annotations
@@ -24,27 +26,64 @@ import msgspec
 from mburoja.config import LimitSettings
 from mburoja.ingest.prepare import prepare
 from mburoja.stix.model import PreparedObject, RawObject, Reject
+from mburoja.store.base import BatchResult, Provenance
+
+#: How many rejects and warnings a chunk reports back in full (all are in quarantine).
+SAMPLES = 200
 
 Chunk = list[tuple[bytes, str, int, bool]]
-Prepared = tuple[list[PreparedObject], list[Reject]]
+
+
+class ChunkResult(msgspec.Struct, kw_only=True):
+    """What one chunk did, as counts plus a few samples for the report."""
+
+    new: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    rejects: list[Reject] = msgspec.field(default_factory=list)
+    warning_samples: list[str] = msgspec.field(default_factory=list)
+
 
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(tuple[list[PreparedObject], list[Reject]])
-_limits: LimitSettings | None = None
+_decoder = msgspec.msgpack.Decoder(ChunkResult)
 
 
-def _init_worker(limits: LimitSettings) -> None:
-    global _limits
-    _limits = limits
+class _Worker:
+    """Per-process state, set once by the pool initializer."""
+
+    store: object = None
+    limits: LimitSettings | None = None
+    provenance: Provenance | None = None
+    quarantine: bool = True
+
+
+def _init_worker(
+    store_url: str, limits: LimitSettings, provenance: Provenance, quarantine: bool
+) -> None:
+    from mburoja.store.sql import SqlStore  # the worker's own connections, never the parent's
+
+    _Worker.store = SqlStore(store_url)
+    _Worker.limits = limits
+    _Worker.provenance = provenance
+    _Worker.quarantine = quarantine
     gc.disable()  # short-lived, acyclic garbage only; see the pipeline
 
 
-def _prepare_chunk(chunk: Chunk) -> bytes:
-    assert _limits is not None
-    return _encoder.encode(prepare_items([RawObject(*item) for item in chunk], _limits))
+def _ingest_chunk(chunk: Chunk) -> bytes:
+    from mburoja.store.sql import SqlStore
+
+    store = _Worker.store
+    assert isinstance(store, SqlStore) and _Worker.limits and _Worker.provenance
+    good, bad = prepare_items([RawObject(*item) for item in chunk], _Worker.limits)
+    batch = store.write_batch(good, bad if _Worker.quarantine else [], _Worker.provenance)
+    return _encoder.encode(summarise(good, bad, batch))
 
 
-def prepare_items(items: Sequence[RawObject], limits: LimitSettings) -> Prepared:
+def prepare_items(
+    items: Sequence[RawObject], limits: LimitSettings
+) -> tuple[list[PreparedObject], list[Reject]]:
     """Prepare ``items`` in this process: the good objects and the rejects, in order."""
     good: list[PreparedObject] = []
     bad: list[Reject] = []
@@ -57,72 +96,85 @@ def prepare_items(items: Sequence[RawObject], limits: LimitSettings) -> Prepared
     return good, bad
 
 
+def summarise(
+    good: Sequence[PreparedObject], bad: Sequence[Reject], batch: BatchResult
+) -> ChunkResult:
+    """Counts for one written chunk: prepare rejects plus store rejects, and warnings."""
+    warned = [obj for obj in good if obj.warnings]
+    return ChunkResult(
+        new=batch.new,
+        new_versions=batch.new_versions,
+        unchanged=batch.unchanged,
+        rejected=len(bad) + batch.rejected,
+        warnings=len(warned),
+        rejects=(list(bad) + batch.rejects)[:SAMPLES],
+        warning_samples=[
+            f"{obj.origin}[{obj.index}] {obj.id}: " + "; ".join(map(str, obj.warnings))
+            for obj in warned[:SAMPLES]
+        ],
+    )
+
+
 def default_workers() -> int:
-    """Worker processes to use: one per core beyond the one this process needs to decode and
-    write (measured: on two cores, one worker beats two), none on a single core."""
+    """Worker processes to use: one per core, none on a single core."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max((cores or 1) - 1, 0)
+    return cores if (cores or 1) > 1 else 0  # type: ignore[return-value]
 
 
-class PrepareStage:
-    """Prepares chunks of ``RawObject`` in order, in-process or on a process pool."""
+class WriterPool:
+    """Worker processes that each prepare and write whole chunks, results in order."""
 
     def __init__(
         self,
+        store_url: str,
         limits: LimitSettings,
+        provenance: Provenance,
         workers: int,
         *,
-        inline_first: int = 5_000,
-        in_flight: int = 4,
+        quarantine: bool = True,
         idle_threads: int = 1,
         before_start: Callable[[], None] | None = None,
     ) -> None:
+        self.store_url = store_url
         self.limits = limits
+        self.provenance = provenance
         self.workers = workers
-        self.inline_first = inline_first
-        self.in_flight = max(in_flight, workers * 2)
+        self.quarantine = quarantine
+        self.in_flight = workers * 2
         self.idle_threads = idle_threads
         self.before_start = before_start
-        self._seen = 0
         self._pool: ProcessPoolExecutor | None = None
-        self._queue: deque[Future[bytes] | Prepared] = deque()
+        self._queue: deque[Future[bytes]] = deque()
 
-    def submit(self, items: list[RawObject]) -> Iterator[Prepared]:
-        """Queue one chunk; yield every earlier result that is ready to keep order and
-        bound the memory in flight."""
-        self._seen += len(items)
-        if self.workers and self._seen > self.inline_first:
-            pool = self._pool or self._start()
-            chunk: Chunk = [(i.raw, i.origin, i.index, i.derived) for i in items]
-            self._queue.append(pool.submit(_prepare_chunk, chunk))
-        else:
-            self._queue.append(prepare_items(items, self.limits))
+    def submit(self, items: list[RawObject]) -> Iterator[ChunkResult]:
+        """Queue one chunk; yield earlier results as they are needed to bound memory."""
+        pool = self._pool or self._start()
+        chunk: Chunk = [(i.raw, i.origin, i.index, i.derived) for i in items]
+        self._queue.append(pool.submit(_ingest_chunk, chunk))
         while len(self._queue) > self.in_flight:
-            yield self._result(self._queue.popleft())
+            yield _decoder.decode(self._queue.popleft().result())
 
-    def drain(self) -> Iterator[Prepared]:
+    def drain(self) -> Iterator[ChunkResult]:
         while self._queue:
-            yield self._result(self._queue.popleft())
+            yield _decoder.decode(self._queue.popleft().result())
 
     def close(self) -> None:
-        for pending in self._queue:
-            if isinstance(pending, Future):
-                pending.cancel()
-        self._queue.clear()
+        """Stop the workers. Chunks already running finish (each is one transaction)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._queue.clear()
 
     def _start(self) -> ProcessPoolExecutor:
-        # fork is fast and needs no re-import. It is safe when the only other threads are the
-        # caller's own idle ones (``idle_threads``, e.g. the pipeline's writer, which
-        # ``before_start`` waits for); inside a web server the forkserver starts clean workers.
+        # fork is fast and needs no re-import. It is safe when the only other threads are
+        # the caller's own idle ones (``idle_threads``; ``before_start`` lets the caller
+        # quiesce them); inside a web server the forkserver starts clean workers instead.
         context: BaseContext
         if threading.active_count() <= self.idle_threads:
             context = multiprocessing.get_context("fork")
         else:
             server = multiprocessing.get_context("forkserver")
-            server.set_forkserver_preload(["mburoja.ingest.prepare"])
+            server.set_forkserver_preload(["mburoja.ingest.prepare", "mburoja.store.sql"])
             context = server
         if self.before_start is not None:
             self.before_start()
@@ -130,12 +182,6 @@ class PrepareStage:
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(self.limits,),
+            initargs=(self.store_url, self.limits, self.provenance, self.quarantine),
         )
         return self._pool
-
-    @staticmethod
-    def _result(pending: Future[bytes] | Prepared) -> Prepared:
-        if isinstance(pending, Future):
-            return _decoder.decode(pending.result())
-        return pending
