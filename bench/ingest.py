@@ -66,29 +66,6 @@ def _tree_rss_mb(root: int) -> float:
     return total / 1024
 
 
-class _PeakSampler:
-    """Samples the RSS of this process tree every 20 ms; ``peak`` is the largest sum seen."""
-
-    def __init__(self) -> None:
-        import os
-        import threading
-
-        self.peak = 0.0
-        self._stop = threading.Event()
-        self._root = os.getpid()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _tree_rss_mb(self._root))
-
-    def stop(self) -> float:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
 def child_ours(bundle: str, db: str) -> dict:
     from mburoja.config import load_settings
     from mburoja.ingest.ioc_list import IocOptions
@@ -98,7 +75,6 @@ def child_ours(bundle: str, db: str) -> dict:
 
     settings = load_settings(environ={}, overrides={"store": {"url": f"sqlite:///{db}"}})
     store = open_store(settings.store_url, initialise=True)
-    sampler = _PeakSampler()
     started = time.perf_counter()
     items = items_for(
         bundle, settings, fmt="stix", ioc=IocOptions(source="bench"), now="2026-01-01T00:00:00Z"
@@ -111,7 +87,6 @@ def child_ours(bundle: str, db: str) -> dict:
         "seconds": elapsed,
         "new": report.new,
         "rss_main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_tree_mb": sampler.stop(),
     }
 
 
@@ -163,10 +138,20 @@ def _median(results: list[dict], key) -> dict:
 
 
 def run_child(*args: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", *args], check=True, capture_output=True, text=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Run one side in a child process; from outside it, sample the RSS of the child and all
+    its workers every 50 ms, so that the sampling costs the measured side nothing."""
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=out)
+        peak = 0.0
+        while child.poll() is None:
+            peak = max(peak, _tree_rss_mb(child.pid))
+            time.sleep(0.05)
+        if child.returncode:
+            raise RuntimeError(f"benchmark child {args[0]} failed with {child.returncode}")
+        out.seek(0)
+        result = json.loads(out.read().strip().splitlines()[-1])
+    result["rss_tree_mb"] = peak
+    return result
 
 
 def main() -> dict:
