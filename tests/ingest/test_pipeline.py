@@ -232,3 +232,26 @@ def test_worker_processes_give_the_same_result_as_preparing_in_process(
         store.close()
     assert results[0] == results[2]
     assert results[2][0] == (3000, 2998, 2)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_objects_with_warnings_are_stored_and_counted_with_a_sample(
+    settings: Settings, tmp_path: Path, workers: int
+) -> None:
+    from mburoja.stix.model import RawObject
+    from mburoja.store.sql import open_store
+
+    objs = [indicator() for _ in range(2500)]
+    objs[7]["indicator_types"] = ["not-a-listed-type"]
+    objs[2400]["indicator_types"] = ["also-unlisted"]
+    store = open_store(f"sqlite:///{tmp_path / 'w.db'}", initialise=True)
+    raws = [RawObject(orjson.dumps(o), "gen", i) for i, o in enumerate(objs)]
+    report = Ingestor(store, settings, workers=workers, parallel_after=0).run(raws, source="w")
+    assert (report.new, report.warnings, report.rejected) == (2500, 2, 0)
+    assert report.adds_up
+    assert any(
+        objs[7]["id"] in line and "indicator_types" in line for line in report.warning_samples
+    )
+    run = store.get_ingest(report.ingest_id)
+    assert (run.status, run.received, run.warnings, run.new) == ("ok", 2500, 2, 2500)
+    store.close()

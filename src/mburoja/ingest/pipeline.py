@@ -16,14 +16,19 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import msgspec
 
 from mburoja.config import Settings
-from mburoja.ingest.workers import ChunkResult, WriterPool, default_workers, prepare_items
+from mburoja.ingest.workers import (
+    ChunkResult,
+    WriterPool,
+    default_workers,
+    prepare_items,
+    warning_lines,
+)
 from mburoja.stix.model import PreparedObject, RawObject, Reject
-from mburoja.store.base import BatchResult, IngestRun, Provenance, Store
+from mburoja.store.base import BatchResult, IngestCounts, Provenance, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +40,29 @@ CHUNK = 2000
 ProgressFn = Callable[[int], None]
 
 
-class IngestReport(msgspec.Struct, kw_only=True):
-    """The outcome of one ingest run."""
+class IngestReport(IngestCounts, kw_only=True):
+    """The outcome of one ingest run: its counts, time, and samples of what went wrong."""
 
     ingest_id: int
     source: str
-    received: int = 0
-    new: int = 0
-    new_versions: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    warnings: int = 0
-    dangling_refs: int = 0
     elapsed_s: float = 0.0
     rejects: list[Reject] = msgspec.field(default_factory=list)
     warning_samples: list[str] = msgspec.field(default_factory=list)
 
     @property
-    def adds_up(self) -> bool:
-        return self.received == self.new + self.new_versions + self.unchanged + self.rejected
-
-    @property
     def rate(self) -> float:
         return self.received / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def merge(self, chunk: ChunkResult) -> None:
+        """Add what a worker's chunk did (its items were counted as received already)."""
+        self.new += chunk.new
+        self.new_versions += chunk.new_versions
+        self.unchanged += chunk.unchanged
+        self.rejected += chunk.rejected
+        self.warnings += chunk.warnings
+        self._keep(chunk.rejects)
+        room = max(REPORT_REJECTS - len(self.warning_samples), 0)
+        self.warning_samples.extend(chunk.warning_samples[:room])
 
     def add(self, batch: BatchResult) -> None:
         self.new += batch.new
@@ -132,23 +137,7 @@ class Ingestor:
             report.elapsed_s = time.perf_counter() - started
             if status == "ok":
                 report.dangling_refs = self.store.dangling_refs(ingest_id)
-            self.store.finish_ingest(
-                IngestRun(
-                    id=ingest_id,
-                    source=source,
-                    actor=actor,
-                    started="",
-                    finished=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    status=status,
-                    received=report.received,
-                    new=report.new,
-                    new_versions=report.new_versions,
-                    unchanged=report.unchanged,
-                    rejected=report.rejected,
-                    warnings=report.warnings,
-                    dangling_refs=report.dangling_refs,
-                )
-            )
+            self.store.finish_ingest(ingest_id, status, report)
         return report
 
     def _run(
@@ -180,14 +169,7 @@ class Ingestor:
                 objects, rejects = [], []
 
         def absorb_chunk(result: ChunkResult) -> None:
-            report.new += result.new
-            report.new_versions += result.new_versions
-            report.unchanged += result.unchanged
-            report.rejected += result.rejected
-            report.warnings += result.warnings
-            report._keep(result.rejects)
-            room = REPORT_REJECTS - len(report.warning_samples)
-            report.warning_samples.extend(result.warning_samples[: max(room, 0)])
+            report.merge(result)
             self._tick(report)
 
         def prepare_here(chunk: list[RawObject]) -> None:
@@ -198,10 +180,8 @@ class Ingestor:
             report._keep(bad)
             warned = [obj for obj in good if obj.warnings]
             report.warnings += len(warned)
-            for obj in warned[: max(REPORT_REJECTS - len(report.warning_samples), 0)]:
-                report.warning_samples.append(
-                    f"{obj.origin}[{obj.index}] {obj.id}: " + "; ".join(map(str, obj.warnings))
-                )
+            room = max(REPORT_REJECTS - len(report.warning_samples), 0)
+            report.warning_samples.extend(warning_lines(warned, room))
             if len(objects) + len(rejects) >= self.batch_size:
                 flush()
 

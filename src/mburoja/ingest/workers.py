@@ -26,7 +26,7 @@ import msgspec
 from mburoja.config import LimitSettings
 from mburoja.ingest.prepare import prepare
 from mburoja.stix.model import PreparedObject, RawObject, Reject
-from mburoja.store.base import BatchResult, Provenance
+from mburoja.store.base import BatchResult, IngestCounts, Provenance
 
 #: How many rejects and warnings a chunk reports back in full (all are in quarantine).
 SAMPLES = 200
@@ -34,14 +34,9 @@ SAMPLES = 200
 Chunk = list[tuple[bytes, str, int, bool]]
 
 
-class ChunkResult(msgspec.Struct, kw_only=True):
+class ChunkResult(IngestCounts, kw_only=True):
     """What one chunk did, as counts plus a few samples for the report."""
 
-    new: int = 0
-    new_versions: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    warnings: int = 0
     rejects: list[Reject] = msgspec.field(default_factory=list)
     warning_samples: list[str] = msgspec.field(default_factory=list)
 
@@ -108,11 +103,17 @@ def summarise(
         rejected=len(bad) + batch.rejected,
         warnings=len(warned),
         rejects=(list(bad) + batch.rejects)[:SAMPLES],
-        warning_samples=[
-            f"{obj.origin}[{obj.index}] {obj.id}: " + "; ".join(map(str, obj.warnings))
-            for obj in warned[:SAMPLES]
-        ],
+        warning_samples=warning_lines(warned, SAMPLES),
     )
+
+
+def warning_lines(objects: Sequence[PreparedObject], limit: int) -> list[str]:
+    """One line per object with warnings, naming its place, its id and the warnings."""
+    return [
+        f"{obj.origin}[{obj.index}] {obj.id}: " + "; ".join(map(str, obj.warnings))
+        for obj in objects[:limit]
+        if obj.warnings
+    ]
 
 
 def default_workers() -> int:

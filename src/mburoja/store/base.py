@@ -114,7 +114,28 @@ class QuarantineEntry(msgspec.Struct, frozen=True, kw_only=True):
     raw: bytes
 
 
-class IngestRun(msgspec.Struct, kw_only=True):
+class IngestCounts(msgspec.Struct, kw_only=True):
+    """The counts of an ingest: ``received == new + new_versions + unchanged + rejected``.
+    ``warnings`` counts accepted objects with warnings; ``dangling_refs`` distinct ids they
+    refer to that the store does not hold."""
+
+    received: int = 0
+    new: int = 0
+    new_versions: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    dangling_refs: int = 0
+
+    @property
+    def adds_up(self) -> bool:
+        return self.received == self.new + self.new_versions + self.unchanged + self.rejected
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in IngestCounts.__struct_fields__}
+
+
+class IngestRun(IngestCounts, kw_only=True):
     """An ingest run and its counts, as recorded in the store."""
 
     id: int
@@ -123,13 +144,6 @@ class IngestRun(msgspec.Struct, kw_only=True):
     started: str
     finished: str | None = None
     status: str = "running"
-    received: int = 0
-    new: int = 0
-    new_versions: int = 0
-    unchanged: int = 0
-    rejected: int = 0
-    warnings: int = 0
-    dangling_refs: int = 0
 
 
 class Collection(msgspec.Struct, frozen=True, kw_only=True):
@@ -150,7 +164,7 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     def begin_ingest(self, source: str, actor: str) -> int: ...
-    def finish_ingest(self, run: IngestRun) -> None: ...
+    def finish_ingest(self, ingest_id: int, status: str, counts: IngestCounts) -> None: ...
     def get_ingest(self, ingest_id: int) -> IngestRun: ...
 
     def write_batch(
@@ -184,6 +198,7 @@ class Store(Protocol):
 __all__ = [
     "BatchResult",
     "Collection",
+    "IngestCounts",
     "IngestRun",
     "Provenance",
     "QuarantineEntry",

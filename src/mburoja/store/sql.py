@@ -22,6 +22,7 @@ from mburoja.store import schema
 from mburoja.store.base import (
     BatchResult,
     Collection,
+    IngestCounts,
     IngestRun,
     Provenance,
     QuarantineEntry,
@@ -159,23 +160,13 @@ class SqlStore:
             assert key is not None
             return int(key[0])
 
-    def finish_ingest(self, run: IngestRun) -> None:
+    def finish_ingest(self, ingest_id: int, status: str, counts: IngestCounts) -> None:
         t = schema.ingests
         with self._write() as conn:
             conn.execute(
                 t.update()
-                .where(t.c.id == run.id)
-                .values(
-                    finished=run.finished or stamp(datetime.now(UTC)),
-                    status=run.status,
-                    received=run.received,
-                    new=run.new,
-                    new_versions=run.new_versions,
-                    unchanged=run.unchanged,
-                    rejected=run.rejected,
-                    warnings=run.warnings,
-                    dangling_refs=run.dangling_refs,
-                )
+                .where(t.c.id == ingest_id)
+                .values(finished=stamp(datetime.now(UTC)), status=status, **counts.counts())
             )
 
     def get_ingest(self, ingest_id: int) -> IngestRun:
