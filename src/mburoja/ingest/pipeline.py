@@ -14,8 +14,9 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import msgspec
 
@@ -38,6 +39,7 @@ REPORT_REJECTS = 200
 CHUNK = 2000
 
 ProgressFn = Callable[[int], None]
+WriteFn = Callable[[Sequence[PreparedObject], Sequence[Reject], Provenance], BatchResult]
 
 
 class IngestReport(IngestCounts, kw_only=True):
@@ -165,7 +167,10 @@ class Ingestor:
             settle()
             if objects or rejects:
                 to_quarantine = rejects if self.quarantine_rejects else []
-                pending = writer.submit(self.store.write_batch, objects, to_quarantine, provenance)
+                write: WriteFn = self.store.write_batch
+                if pool is not None and pool.lock is not None:
+                    write = _holding(pool.lock, write)
+                pending = writer.submit(write, objects, to_quarantine, provenance)
                 objects, rejects = [], []
 
         def absorb_chunk(result: ChunkResult) -> None:
@@ -247,3 +252,15 @@ class Ingestor:
     def _tick(self, report: IngestReport) -> None:
         if self.progress:
             self.progress(report.received)
+
+
+def _holding(lock: Any, write: WriteFn) -> WriteFn:
+    """``write`` taken in turn with the workers' writes (see ``ingest.workers``)."""
+
+    def locked(
+        objects: Sequence[PreparedObject], rejects: Sequence[Reject], provenance: Provenance
+    ) -> BatchResult:
+        with lock:
+            return write(objects, rejects, provenance)
+
+    return locked

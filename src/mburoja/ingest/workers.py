@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing.context import BaseContext
+from typing import Any
 
 import msgspec
 
@@ -49,17 +50,19 @@ class _Worker:
     """Per-process state, set once by the pool initializer."""
 
     store: object = None
+    lock: Any = None
     limits: LimitSettings | None = None
     provenance: Provenance | None = None
     quarantine: bool = True
 
 
 def _init_worker(
-    store_url: str, limits: LimitSettings, provenance: Provenance, quarantine: bool
+    store_url: str, lock: Any, limits: LimitSettings, provenance: Provenance, quarantine: bool
 ) -> None:
     from mburoja.store.sql import SqlStore  # the worker's own connections, never the parent's
 
     _Worker.store = SqlStore(store_url)
+    _Worker.lock = lock
     _Worker.limits = limits
     _Worker.provenance = provenance
     _Worker.quarantine = quarantine
@@ -72,7 +75,10 @@ def _ingest_chunk(chunk: Chunk) -> bytes:
     store = _Worker.store
     assert isinstance(store, SqlStore) and _Worker.limits and _Worker.provenance
     good, bad = prepare_items([RawObject(*item) for item in chunk], _Worker.limits)
-    batch = store.write_batch(good, bad if _Worker.quarantine else [], _Worker.provenance)
+    # The store serialises writers anyway; this lock only makes the next one start the
+    # moment the last one commits (SQLite's busy handler would poll with growing sleeps).
+    with _Worker.lock:
+        batch = store.write_batch(good, bad if _Worker.quarantine else [], _Worker.provenance)
     return _encoder.encode(summarise(good, bad, batch))
 
 
@@ -146,6 +152,7 @@ class WriterPool:
         self.before_start = before_start
         self._pool: ProcessPoolExecutor | None = None
         self._queue: deque[Future[bytes]] = deque()
+        self.lock: Any = None
 
     def submit(self, items: list[RawObject]) -> Iterator[ChunkResult]:
         """Queue one chunk; yield earlier results as they are needed to bound memory."""
@@ -179,10 +186,11 @@ class WriterPool:
             context = server
         if self.before_start is not None:
             self.before_start()
+        self.lock = context.Lock()
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(self.store_url, self.limits, self.provenance, self.quarantine),
+            initargs=(self.store_url, self.lock, self.limits, self.provenance, self.quarantine),
         )
         return self._pool
