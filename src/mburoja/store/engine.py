@@ -32,6 +32,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-131072",  # 128 MiB
     "PRAGMA wal_autocheckpoint=4096",
     "PRAGMA temp_store=MEMORY",
+    "PRAGMA mmap_size=1073741824",  # page reads without a syscall each (several writers)
     "PRAGMA foreign_keys=OFF",
 )
 
