@@ -255,3 +255,46 @@ def test_objects_with_warnings_are_stored_and_counted_with_a_sample(
     run = store.get_ingest(report.ingest_id)
     assert (run.status, run.received, run.warnings, run.new) == ("ok", 2500, 2, 2500)
     store.close()
+
+
+def test_with_other_threads_running_workers_start_from_a_forkserver(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from mburoja.stix.model import RawObject
+    from mburoja.store.sql import open_store
+
+    # A web server or a progress display has threads of its own; fork() would copy their
+    # locks mid-use, so the pool must use the forkserver then, with the same results.
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        objs = [indicator(f"[domain-name:value = 'fs{i}.example']") for i in range(3000)]
+        raws = [RawObject(orjson.dumps(o), "gen", i) for i, o in enumerate(objs)]
+        store = open_store(f"sqlite:///{tmp_path / 'fs.db'}", initialise=True)
+        with caplog.at_level("INFO", logger="mburoja.ingest.workers"):
+            report = Ingestor(store, settings, workers=1, parallel_after=0).run(raws, source="fs")
+        assert "worker processes (forkserver)" in caplog.text
+        assert (report.new, report.rejected) == (3000, 0)
+        assert store.search("www.fs2999.example").hits[0].id == objs[2999]["id"]
+        store.close()
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_without_other_threads_workers_are_forked(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mburoja.stix.model import RawObject
+    from mburoja.store.sql import open_store
+
+    raws = [RawObject(orjson.dumps(indicator()), "gen", i) for i in range(2500)]
+    store = open_store(f"sqlite:///{tmp_path / 'f.db'}", initialise=True)
+    with caplog.at_level("INFO", logger="mburoja.ingest.workers"):
+        report = Ingestor(store, settings, workers=1, parallel_after=0).run(raws, source="f")
+    assert report.new == 2500
+    assert "worker processes (fork)" in caplog.text
+    store.close()

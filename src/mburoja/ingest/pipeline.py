@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 #: How many rejects a report keeps in memory for display; all are in quarantine.
 REPORT_REJECTS = 200
+WRITER_THREAD = "mburoja-writer"
 #: Items per chunk handed to the prepare stage.
 CHUNK = 2000
 
@@ -149,7 +150,7 @@ class Ingestor:
         rejects: list[Reject] = []
         # In-process path: one writer thread, because SQLite releases the GIL inside each
         # statement, so writing a batch overlaps with preparing the next one.
-        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mburoja-writer")
+        writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=WRITER_THREAD)
         pending: Future[BatchResult] | None = None
         pool: WriterPool | None = None
 
@@ -200,7 +201,7 @@ class Ingestor:
                 provenance,
                 self.workers,
                 quarantine=self.quarantine_rejects,
-                idle_threads=2,  # this thread and the idle writer
+                own_threads=WRITER_THREAD,
                 before_start=settle,
             )
 

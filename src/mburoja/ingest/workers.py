@@ -13,6 +13,7 @@ Small inputs never start a pool: the caller prepares and writes them in-process.
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import threading
@@ -28,6 +29,8 @@ from mburoja.config import LimitSettings
 from mburoja.ingest.prepare import prepare
 from mburoja.stix.model import PreparedObject, RawObject, Reject
 from mburoja.store.base import BatchResult, IngestCounts, Provenance
+
+log = logging.getLogger(__name__)
 
 #: How many rejects and warnings a chunk reports back in full (all are in quarantine).
 SAMPLES = 200
@@ -139,7 +142,7 @@ class WriterPool:
         workers: int,
         *,
         quarantine: bool = True,
-        idle_threads: int = 1,
+        own_threads: str = "mburoja-writer",
         before_start: Callable[[], None] | None = None,
     ) -> None:
         self.store_url = store_url
@@ -148,7 +151,7 @@ class WriterPool:
         self.workers = workers
         self.quarantine = quarantine
         self.in_flight = workers * 2
-        self.idle_threads = idle_threads
+        self.own_threads = own_threads
         self.before_start = before_start
         self._pool: ProcessPoolExecutor | None = None
         self._queue: deque[Future[bytes]] = deque()
@@ -175,10 +178,17 @@ class WriterPool:
 
     def _start(self) -> ProcessPoolExecutor:
         # fork is fast and needs no re-import. It is safe when the only other threads are
-        # the caller's own idle ones (``idle_threads``; ``before_start`` lets the caller
-        # quiesce them); inside a web server the forkserver starts clean workers instead.
+        # the caller's own (named ``own_threads…``), which ``before_start`` quiesces; with
+        # anyone else's threads (a web server, a progress display) the forkserver starts
+        # clean workers instead.
+        me = threading.current_thread()
+        foreign = [
+            t
+            for t in threading.enumerate()
+            if t is not me and not t.name.startswith(self.own_threads)
+        ]
         context: BaseContext
-        if threading.active_count() <= self.idle_threads:
+        if not foreign:
             context = multiprocessing.get_context("fork")
         else:
             server = multiprocessing.get_context("forkserver")
@@ -187,6 +197,11 @@ class WriterPool:
         if self.before_start is not None:
             self.before_start()
         self.lock = context.Lock()
+        log.info(
+            "preparing and writing on %d worker processes (%s)",
+            self.workers,
+            context.get_start_method(),
+        )
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
