@@ -50,6 +50,9 @@ objects = Table(
     Column("raw", LargeBinary, nullable=False),
     UniqueConstraint("id", "version_key", name="objects_id_version"),
 )
+# Ingest ids only grow, so this index costs an append per row; it keeps the end-of-run
+# dangling-reference count from scanning the whole store.
+Index("objects_ingest", objects.c.ingest_id)
 # Further indexes (by type, by date_added for TAXII paging) come with the readers that need
 # them: every index costs on the ingest hot path.
 
@@ -70,6 +73,7 @@ refs = Table(
     Column("target", Text, nullable=False),
 )
 Index("refs_target", refs.c.target)
+Index("refs_seq", refs.c.seq)  # an object's outgoing refs; seqs only grow, so cheap to keep
 
 receipts = Table(
     "receipts",
