@@ -263,3 +263,12 @@ def test_concurrent_writers_of_overlapping_batches_store_each_version_once(store
     assert sum(r.new for r in results) == 300
     assert sum(r.unchanged for r in results) == 600
     assert store.stats().versions == 300
+
+
+def test_search_cut_short_by_its_limit_keeps_the_newest_objects(store: SqlStore) -> None:
+    first = [indicator("[ipv4-addr:value ISSUBSET '192.0.2.0/24']") for _ in range(3)]
+    later = [indicator("[ipv4-addr:value ISSUBSET '192.0.2.0/24']") for _ in range(2)]
+    write(store, *first)
+    write(store, *later)
+    hits = store.search("192.0.2.1", limit=2).hits
+    assert {h.id for h in hits} == {o["id"] for o in later}

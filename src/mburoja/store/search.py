@@ -60,7 +60,7 @@ def run_search(
             "SELECT o.id, o.type, o.name, o.tlp, o.revoked, o.is_current, o.source, "
             "o.date_added, o.seq, b.kind, b.value FROM observables b "
             f"JOIN objects o ON o.seq = b.seq WHERE b.value IN ({marks}) "
-            f"ORDER BY o.seq LIMIT {int(limit) * 8}",
+            f"ORDER BY o.seq DESC LIMIT {int(limit) * 8}",  # newest first if cut short
             tuple(values),
         ).all()
         wanted = {(k.kind, k.value) for k in keys}
