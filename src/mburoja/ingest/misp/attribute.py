@@ -80,8 +80,6 @@ def _convert_checked(state: ConversionState, attr: Obj, kind: str, value: str, u
     if primary == "observed-data":
         state.objects.append(state.observed(uid, stamps, scos, labels + tag_labels, marks, seen))
         state.objects.extend(scos)
-    elif primary == "indicator":
-        pass
     elif primary == "x-misp-attribute":
         obj = state.common(primary, uid, stamps[0])
         obj["labels"] = labels + tag_labels
@@ -91,7 +89,7 @@ def _convert_checked(state: ConversionState, attr: Obj, kind: str, value: str, u
         if attr.get("comment"):
             obj["x_misp_comment"] = attr["comment"]
         state.objects.append(state.marked(obj, marks))
-    else:
+    elif primary != "indicator":  # an indicator-only type: the indicator below is all
         obj = state.common(primary, uid, stamps[0])
         obj["name"] = value
         obj["labels"] = labels + tag_labels
