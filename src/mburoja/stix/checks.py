@@ -15,7 +15,7 @@ make a fast pass over well-formed items before looking for what to report.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, Final
 
@@ -108,6 +108,20 @@ def non_empty_list(value: Any, path: str, what: str, issues: Issues) -> list[Any
         add_error(issues, path, f"must be a non-empty list of {what}, got {shown(value)}")
         return None
     return value
+
+
+def object_items(
+    value: Any, path: str, what: str, issues: Issues
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(path[i], item)`` for each object in a non-empty list of ``what`` objects; an item
+    that is not an object, or a value that is not such a list, is an error."""
+    for i, item in enumerate(non_empty_list(value, path, f"{what}s", issues) or ()):
+        where = f"{path}[{i}]"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            article = "an" if what[0] in "aeiou" else "a"
+            add_error(issues, where, f"must be {article} {what} object, got {shown(item)}")
 
 
 # --------------------------------------------------------------------------- property checkers
@@ -327,30 +341,19 @@ def _check_kill_chain_phases(value: Any, path: str, prop: Prop, issues: Issues) 
                 break
         else:
             return
-    items = non_empty_list(value, path, "kill chain phases", issues)
-    for i, phase in enumerate(items or ()):
-        if not isinstance(phase, dict):
-            add_error(
-                issues, f"{path}[{i}]", f"must be a kill chain phase object, got {shown(phase)}"
-            )
-            continue
+    for where, phase in object_items(value, path, "kill chain phase", issues):
         for key in ("kill_chain_name", "phase_name"):
             part = phase.get(key)
             if not isinstance(part, str):
                 reason = "is required" if part is None else f"must be a string, got {shown(part)}"
-                add_error(issues, f"{path}[{i}].{key}", reason)
+                add_error(issues, f"{where}.{key}", reason)
 
 
 _EXTERNAL_REFERENCE_DETAIL: Final = ("description", "url", "external_id")
 
 
 def _check_external_references(value: Any, path: str, prop: Prop, issues: Issues) -> None:
-    items = non_empty_list(value, path, "external references", issues)
-    for i, ref in enumerate(items or ()):
-        where = f"{path}[{i}]"
-        if not isinstance(ref, dict):
-            add_error(issues, where, f"must be an external reference object, got {shown(ref)}")
-            continue
+    for where, ref in object_items(value, path, "external reference", issues):
         name = ref.get("source_name")
         if not isinstance(name, str):
             reason = "is required" if name is None else f"must be a string, got {shown(name)}"
@@ -369,12 +372,7 @@ _MARKING_REF: Final = Prop("ref", frozenset({"marking-definition"}))
 
 
 def _check_granular_markings(value: Any, path: str, prop: Prop, issues: Issues) -> None:
-    items = non_empty_list(value, path, "granular markings", issues)
-    for i, marking in enumerate(items or ()):
-        where = f"{path}[{i}]"
-        if not isinstance(marking, dict):
-            add_error(issues, where, f"must be a granular marking object, got {shown(marking)}")
-            continue
+    for where, marking in object_items(value, path, "granular marking", issues):
         _check_strings(marking.get("selectors"), f"{where}.selectors", prop, issues)
         has_ref, has_lang = "marking_ref" in marking, "lang" in marking
         if has_ref == has_lang:
