@@ -18,8 +18,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import ingest  # noqa: E402
+import taxii  # noqa: E402
 
-BENCHMARKS = {"ingest": ingest.main}
+BENCHMARKS = {"ingest": ingest.main, "taxii": taxii.main}
 
 
 def main() -> None:
@@ -42,6 +43,19 @@ def main() -> None:
     print(
         f"| ingest {r['objects']:,} objects | {r['ours_objects_per_s']:,}/s "
         f"| stix2.parse {r['stix2_parse_objects_per_s']:,}/s | {r['ratio']}x |"
+    )
+    t = results["taxii"]
+    print(
+        f"| TAXII read of {t['objects']:,} objects, pages of 1,000 "
+        f"| {t['ours_objects_per_s']:,}/s ({t['subset']:,} subset: "
+        f"{t['ours_subset_objects_per_s']:,}/s) "
+        f"| medallion {t['medallion_subset_objects_per_s']:,}/s on the subset | {t['ratio']}x |"
+    )
+    first, deep = t["first_page"], t["deep_page_latency"]
+    print(
+        f"| TAXII page latency p50/p99 | first {first['p50_ms']}/{first['p99_ms']} ms, "
+        f"page {t['deep_page']} {deep['p50_ms']}/{deep['p99_ms']} ms | | "
+        f"{t['deep_over_first_p50']}x |"
     )
 
 

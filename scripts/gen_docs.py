@@ -28,13 +28,15 @@ def cli_reference() -> str:
     ]
 
     def walk(cmd: click.Command, path: list[str]) -> None:
-        ctx = click.Context(
+        # Typer ships its own copy of click: use the command's own context class.
+        context_class = getattr(cmd, "context_class", click.Context)
+        ctx = context_class(
             cmd, info_name=" ".join(path), terminal_width=100, max_content_width=100
         )
         lines.extend(
             [f"## `{' '.join(path)}`", "", "```text", cmd.get_help(ctx).rstrip(), "```", ""]
         )
-        if isinstance(cmd, click.Group):
+        if hasattr(cmd, "list_commands"):  # a group
             for name in sorted(cmd.list_commands(ctx)):
                 sub = cmd.get_command(ctx, name)
                 if sub is not None:
@@ -61,7 +63,7 @@ def config_reference() -> str:
         f"| `data_dir` | `MBUROJA_DATA_DIR` | str | `{defaults.data_dir}` | "
         "where the embedded store and its files live |"
     )
-    for section in ("store", "limits", "fetch", "server"):
+    for section in ("store", "limits", "fetch", "server", "auth", "policy", "taxii"):
         struct = getattr(defaults, section)
         doc = (type(struct).__doc__ or "").strip().replace("\n", " ")
         for field in msgspec.structs.fields(struct):

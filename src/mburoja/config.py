@@ -54,12 +54,49 @@ class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     port: int = 8000
 
 
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Who may call the servers.
+
+    ``secret`` signs TAXII ``next`` cursors (any replica with the same secret accepts them);
+    empty means the key file ``mburoja init`` writes to ``<data_dir>/secret.key``. The server
+    refuses to start without one. ``anonymous_read`` lets callers without credentials read,
+    and the policy then shows them TLP:CLEAR only.
+    """
+
+    secret: str = ""
+    anonymous_read: bool = False
+    token_days: int = 90
+
+
+class PolicySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The access policy. ``default_tlp`` applies to objects with no TLP marking, or with a
+    marking it does not know; it fails closed. ``neutral_markings`` are marking-definition
+    ids (e.g. copyright statements) that restrict nothing."""
+
+    default_tlp: str = "amber+strict"
+    neutral_markings: list[str] = msgspec.field(default_factory=list)
+
+
+class TaxiiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The TAXII 2.1 server mounted by ``mburoja serve`` under ``/taxii2/``."""
+
+    title: str = "Mburoja TAXII 2.1"
+    max_content_length: int = 64 * 1024 * 1024
+    default_page_size: int = 1000
+    max_page_size: int = 10000
+    background_after: int = 1000
+    status_keep_hours: int = 48
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "mburoja-data"
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     fetch: FetchSettings = msgspec.field(default_factory=FetchSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
+    taxii: TaxiiSettings = msgspec.field(default_factory=TaxiiSettings)
 
     @property
     def store_url(self) -> str:
@@ -74,6 +111,9 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "limits": LimitSettings,
     "fetch": FetchSettings,
     "server": ServerSettings,
+    "auth": AuthSettings,
+    "policy": PolicySettings,
+    "taxii": TaxiiSettings,
 }
 
 
@@ -86,7 +126,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         for field in struct.__struct_fields__:
             name = f"MBUROJA_{section}_{field}".upper()
             if name in environ:
-                out.setdefault(section, {})[field] = environ[name]
+                value: Any = environ[name]
+                if isinstance(getattr(struct(), field), list):  # a comma-separated list
+                    value = [part.strip() for part in value.split(",") if part.strip()]
+                out.setdefault(section, {})[field] = value
     return out
 
 
@@ -131,3 +174,50 @@ def load_settings(
         raise ConfigError(
             f"invalid setting: {exc}. See docs/configuration.md for every setting and its type."
         ) from exc
+
+
+SECRET_FILE = "secret.key"  # noqa: S105 - a file name
+_MIN_SECRET = 32
+_KNOWN_DEFAULTS = frozenset(
+    {"", "secret", "changeme", "change-me", "default", "password", "mburoja", "insecure"}
+)
+
+
+def secret_path(settings: Settings) -> Path:
+    return Path(settings.data_dir) / SECRET_FILE
+
+
+def ensure_secret(settings: Settings) -> Path:
+    """Write a fresh random instance secret to ``<data_dir>/secret.key`` (mode 0600) unless
+    one is there; ``mburoja init`` calls it."""
+    path = secret_path(settings)
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(48) + "\n")
+    return path
+
+
+def load_secret(settings: Settings) -> str:
+    """The instance secret: ``auth.secret``, else the key file. Refuses an empty, default or
+    short secret, saying how to make a good one."""
+    value = settings.auth.secret
+    origin = "auth.secret (MBUROJA_AUTH_SECRET)"
+    if not value:
+        path = secret_path(settings)
+        origin = str(path)
+        try:
+            value = path.read_text(encoding="ascii").strip()
+        except OSError:
+            value = ""
+    if value.lower() in _KNOWN_DEFAULTS or len(value) < _MIN_SECRET:
+        raise ConfigError(
+            f"refusing to start: the instance secret from {origin} is empty, a known default "
+            f"or shorter than {_MIN_SECRET} characters. Run `mburoja init` to generate one, or "
+            "set MBUROJA_AUTH_SECRET to the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(48))'` on every replica"
+        )
+    return value

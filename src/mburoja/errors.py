@@ -94,3 +94,19 @@ class FetchRefused(FetchError, Terminal):
 
 class FetchTransient(FetchError, Transient):
     """A time-out, connection reset or 5xx answer that may pass."""
+
+
+class Conflict(StoreError, Terminal):
+    """The request clashes with what is stored: a name taken, a second home organisation."""
+
+
+class AccessError(MburojaError, Terminal):
+    """The policy layer: who may do what."""
+
+
+class Unauthenticated(AccessError):
+    """No credentials, or credentials that are wrong, expired, revoked or disabled."""
+
+
+class Forbidden(AccessError):
+    """Authenticated, but this account may not do this."""

@@ -8,17 +8,17 @@ import httpx
 import orjson
 import pytest
 
-from mburoja.api.app import create_app
 from mburoja.config import Settings
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore
 from tests.factories import indicator, raw
-from tests.live import serve
+from tests.world import served
 
 
 @pytest.fixture
 def client(store: SqlStore, settings: Settings) -> Iterator[httpx.Client]:
-    with serve(create_app(settings, store)) as url, httpx.Client(base_url=url) as c:
+    """A client of the home organisation's analyst, who may see everything."""
+    with served(store, settings) as world, world.client("same", Accept="application/json") as c:
         yield c
 
 

@@ -111,3 +111,47 @@ def test_object_command_prints_every_version(data_dir: str, tmp_path: Path) -> N
     assert cli(data_dir, "ingest", str(path)).exit_code == 0
     out = cli(data_dir, "object", v1["id"]).stdout
     assert out.count(v1["id"]) == 2
+
+
+def test_init_creates_the_home_organisation_and_a_private_secret(data_dir: str) -> None:
+    from mburoja.store.sql import open_store
+
+    secret = Path(data_dir) / "secret.key"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    assert len(secret.read_text().strip()) >= 32
+    store = open_store(f"sqlite:///{Path(data_dir).resolve() / 'mburoja.db'}")
+    try:
+        home = store.home_org()
+        assert home is not None and home.name == "home"
+    finally:
+        store.close()
+    # a second init keeps both: the same secret, still one home organisation
+    before = secret.read_text()
+    again = cli(data_dir, "init", "--org", "other")
+    assert again.exit_code == 0 and "home organisation is 'home'" in again.output
+    assert secret.read_text() == before
+
+
+def test_demo_sets_up_organisations_and_a_working_token(data_dir: str) -> None:
+    from mburoja.store.sql import open_store
+
+    assert cli(data_dir, "demo", "--seed", "3").exit_code == 0
+    token_file = Path(data_dir) / "demo-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    store = open_store(f"sqlite:///{Path(data_dir).resolve() / 'mburoja.db'}")
+    try:
+        caller = store.authenticate(token_file.read_text().strip())
+        home = store.home_org()
+        assert home is not None and caller.org_id == home.id and not caller.read_only
+        relations = {org.name: org.relation for org in store.orgs()}
+        assert relations["cert-bg"] == "partner" and relations["ministry-of-defence"] == "client"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("secret", ["", "changeme", "short-secret"])
+def test_serve_refuses_an_empty_default_or_short_secret(data_dir: str, secret: str) -> None:
+    (Path(data_dir) / "secret.key").write_text(secret)
+    result = runner.invoke(app, ["--data-dir", data_dir, "serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert "refusing to start" in result.output and "mburoja init" in result.output

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-import msgspec
 import orjson
 import typer
 
+from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
+from mburoja.cli.common import guard, print_json, store_for
 from mburoja.cli.render import (
     console,
     err_console,
@@ -25,15 +27,15 @@ from mburoja.cli.render import (
     search_table,
     stats_table,
 )
-from mburoja.config import Settings, load_settings
-from mburoja.errors import MburojaError
+from mburoja.cli.taxii_cmd import taxii_app
+from mburoja.config import Settings, ensure_secret, load_settings
+from mburoja.demo.accounts import demo_accounts
 from mburoja.ingest.ioc_list import IocOptions
 from mburoja.ingest.pipeline import Ingestor, IngestReport
 from mburoja.ingest.replay import replay
 from mburoja.ingest.sources import items_for
 from mburoja.stix import timestamps
 from mburoja.stix.model import RawObject
-from mburoja.store.sql import SqlStore, open_store
 
 app = typer.Typer(
     name="mburoja",
@@ -47,6 +49,11 @@ quarantine_app = typer.Typer(
     help="List, show and replay rejected input.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(collection_app, name="collection")
+app.add_typer(taxii_app, name="taxii")
 
 
 class Format(StrEnum):
@@ -77,32 +84,29 @@ def _main(
         overrides["data_dir"] = data_dir
     if store_url:
         overrides["store"] = {"url": store_url}
-    ctx.obj = _guard(lambda: load_settings(config, overrides=overrides))
-
-
-def _guard(fn: Any) -> Any:
-    """Run ``fn``; turn a Mburoja error into a red message and exit code 1."""
-    try:
-        return fn()
-    except MburojaError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(1) from None
-
-
-def _json(value: Any) -> str:
-    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
-
-
-def _store(settings: Settings, *, initialise: bool = False) -> SqlStore:
-    return _guard(lambda: open_store(settings.store_url, initialise=initialise))
+    ctx.obj = guard(lambda: load_settings(config, overrides=overrides))
 
 
 @app.command()
-def init(ctx: typer.Context) -> None:
-    """Create the store (or migrate it to this version's schema)."""
+def init(
+    ctx: typer.Context,
+    org: Annotated[
+        str, typer.Option(help="Name of this instance's own (home) organisation, if new.")
+    ] = "home",
+) -> None:
+    """Create the store (or migrate it to this version's schema), the home organisation and
+    the instance secret (<data_dir>/secret.key) that signs TAXII cursors."""
     settings: Settings = ctx.obj
-    store = _store(settings, initialise=True)
+    store = store_for(settings, initialise=True)
     console.print(f"store ready at {store.engine.url.render_as_string(hide_password=True)}")
+    home = store.home_org()
+    if home is None:
+        home = guard(lambda: store.create_org(org, "home"))
+        console.print(f"home organisation {home.name!r} created ({home.identity_id})")
+    else:
+        console.print(f"home organisation is {home.name!r}")
+    if not settings.auth.secret:
+        console.print(f"instance secret in {ensure_secret(settings)}")
     store.close()
 
 
@@ -133,7 +137,7 @@ def ingest(
     settings: Settings = ctx.obj
     if allow_private:
         settings.fetch.allow_private = True
-    store = _store(settings)
+    store = store_for(settings)
     now = timestamps.now()
     reports: list[IngestReport] = []
     for spec in inputs:
@@ -149,10 +153,12 @@ def ingest(
         )
         with ingest_progress(label_source, enabled=not as_json and sys.stderr.isatty()) as tick:
             ingestor = Ingestor(store, settings, progress=tick)
-            report = _guard(
-                lambda spec=spec, ioc=ioc, src=label_source, ing=ingestor: ing.run(
+            # partial binds this iteration's values now (items_for is a lazy generator)
+            report = guard(
+                partial(
+                    ingestor.run,
                     items_for(spec, settings, fmt=fmt.value, ioc=ioc, now=now),
-                    source=src,
+                    source=label_source,
                     actor=actor,
                     collection=collection,
                 )
@@ -161,7 +167,7 @@ def ingest(
         if not as_json:
             print_report(report)
     if as_json:
-        sys.stdout.write(_json(reports) + "\n")
+        print_json(reports)
     store.close()
     if any(r.rejected for r in reports):
         raise typer.Exit(2)
@@ -175,10 +181,10 @@ def search(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Where have we seen this value? Every object, in every source, that matches it."""
-    store = _store(ctx.obj)
+    store = store_for(ctx.obj)
     result = store.search(value, limit=limit)
     if as_json:
-        sys.stdout.write(_json(result) + "\n")
+        print_json(result)
     else:
         console.print(search_table(result))
         if result.sources:
@@ -192,10 +198,10 @@ def search(
 @app.command()
 def stats(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts of objects, versions, types, TLP levels, observables and quarantine."""
-    store = _store(ctx.obj)
+    store = store_for(ctx.obj)
     result = store.stats()
     if as_json:
-        sys.stdout.write(_json(result) + "\n")
+        print_json(result)
     else:
         console.print(stats_table(result))
     store.close()
@@ -207,7 +213,7 @@ def show_object(
     object_id: Annotated[str, typer.Argument(help="A STIX id, e.g. indicator--…")],
 ) -> None:
     """Print every stored version of an object, oldest first, exactly as received."""
-    store = _store(ctx.obj)
+    store = store_for(ctx.obj)
     versions = store.versions(object_id)
     if not versions:
         err_console.print(f"[red]error:[/red] no object {object_id}; try `mburoja search`")
@@ -227,7 +233,7 @@ def quarantine_list(
     limit: Annotated[int, typer.Option(min=1)] = 100,
 ) -> None:
     """List quarantined items, oldest first."""
-    store = _store(ctx.obj)
+    store = store_for(ctx.obj)
     entries = store.quarantine_list(None if status == "all" else status, limit)
     console.print(quarantine_table(entries))
     store.close()
@@ -236,8 +242,8 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(ctx: typer.Context, qid: int) -> None:
     """Show one quarantined item: why it was rejected, and its exact bytes."""
-    store = _store(ctx.obj)
-    entry = _guard(lambda: store.quarantine_get(qid))
+    store = store_for(ctx.obj)
+    entry = guard(lambda: store.quarantine_get(qid))
     err_console.print(
         f"# {entry.origin}[{entry.index}] {entry.object_id or ''} — {entry.field}: "
         f"{entry.reason} (status {entry.status}, received {entry.received_at})",
@@ -257,9 +263,9 @@ def quarantine_replay(
 ) -> None:
     """Run a quarantined item through ingest again (optionally fixed); mark it replayed."""
     settings: Settings = ctx.obj
-    store = _store(settings)
+    store = store_for(settings)
     fixed = file.read_bytes() if file else None
-    report = _guard(lambda: replay(store, settings, qid, timestamps.now(), fixed))
+    report = guard(lambda: replay(store, settings, qid, timestamps.now(), fixed))
     print_report(report)
     store.close()
     if report.rejected:
@@ -277,13 +283,18 @@ def demo(
     from mburoja.demo.scenario import generate
 
     settings: Settings = ctx.obj
-    store = _store(settings)
+    store = store_for(settings)
     objects = generate(seed, indicators=indicators)
     items = (RawObject(orjson.dumps(o), f"demo(seed={seed})", i) for i, o in enumerate(objects))
-    report = _guard(
+    report = guard(
         lambda: Ingestor(store, settings).run(items, source="demo", actor="demo", collection="demo")
     )
     print_report(report)
+    token = guard(lambda: demo_accounts(store, settings))
+    if token:
+        console.print(
+            f"demo analyst token (also in {settings.data_dir}/demo-token): {token}", markup=False
+        )
     store.close()
 
 
@@ -293,7 +304,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
 ) -> None:
-    """Serve the REST API on http://127.0.0.1:8000 (loopback unless told otherwise)."""
+    """Serve the REST API and TAXII 2.1 on http://127.0.0.1:8000 (loopback unless told
+    otherwise). Refuses to start without a home organisation or instance secret."""
     import uvicorn
 
     from mburoja.api.app import create_app
@@ -303,12 +315,12 @@ def serve(
         settings.server.host = host
     if port:
         settings.server.port = port
-    store = _store(settings)
-    console.print(
-        f"Mburoja serving on http://{settings.server.host}:{settings.server.port}/api/health"
-    )
+    store = store_for(settings)
+    web = guard(lambda: create_app(settings, store))
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    console.print(f"Mburoja serving on {base}/api/health and TAXII 2.1 at {base}/taxii2/")
     uvicorn.run(
-        create_app(settings, store),
+        web,
         host=settings.server.host,
         port=settings.server.port,
         log_level="info",

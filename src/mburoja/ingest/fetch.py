@@ -20,7 +20,12 @@ network, to a cloud metadata service, or leak a partner's credentials to a third
 
 Outcomes map onto the error tree: policy refusals are ``FetchRefused``, time-outs, lost
 connections and 5xx are ``FetchTransient``, other failures and 4xx are ``FetchError``, and an
-oversized body is ``InputTooLarge``.
+oversized body is ``InputTooLarge``. A caller that must read the body of an error answer (a
+TAXII server explains its errors in JSON) asks ``request(..., raise_for_status=False)`` and maps
+the status with ``status_error`` itself, so the classification stays the same everywhere.
+
+``request`` also sends other methods (TAXII's POST) under the same rules. A 307/308 redirect
+resends the method and body; 301/302/303 turn a POST into a body-less GET, as browsers do.
 
 A ``Fetcher`` is not thread-safe; give each worker its own. Proxies from the environment are
 not used: a proxy would make the address check meaningless.
@@ -75,6 +80,25 @@ class Fetched(msgspec.Struct, frozen=True):
     content_type: str | None
     etag: str | None
     last_modified: str | None
+    # Every response header, names in lower case (repeated headers joined with ", ").
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+def status_error(place: str, status: int, reason: str, detail: str = "") -> FetchError | None:
+    """The error an answer with HTTP ``status`` stands for, or None if it is a success.
+
+    One classification for every caller: 5xx and "not now" 4xx answers may pass and are
+    ``FetchTransient``; other 4xx, and a 3xx that is not a followed redirect, are ``FetchError``.
+    ``detail`` (the server's own explanation, if the caller read one) ends the message.
+    """
+    tail = f": {detail}" if detail else ""
+    if status >= 500:
+        return FetchTransient(f"{place}: server error HTTP {status} {reason}{tail}")
+    if status in _TRANSIENT_CLIENT_STATUSES:
+        return FetchTransient(f"{place}: HTTP {status} {reason}{tail}; retry later")
+    if status >= 400 or (300 <= status < 400 and status != 304):
+        return FetchError(f"{place}: HTTP {status} {reason}{tail}")
+    return None
 
 
 def address_refusal(address: IPAddress) -> str | None:
@@ -128,6 +152,13 @@ def literal_address(host: str) -> IPAddress | None:
 def _display(url: httpx.URL) -> str:
     """``url`` as text fit for messages and provenance: any ``user:password@`` removed."""
     return str(url.copy_with(userinfo=b"")) if url.userinfo else str(url)
+
+
+def _redirect_turns_to_get(status: int, method: str) -> bool:
+    """Whether a redirect is followed with a body-less GET (303 always, 301/302 for POST)."""
+    return (status == 303 and method not in ("GET", "HEAD")) or (
+        status in (301, 302) and method == "POST"
+    )
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int]:
@@ -249,6 +280,23 @@ class Fetcher:
         auth: tuple[str, str] | None = None,
     ) -> Fetched:
         """GET ``url``, following redirects by hand, and return the body read under the cap."""
+        return self.request("GET", url, headers=headers, auth=auth)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> Fetched:
+        """Send ``method`` to ``url`` under this module's rules; return the final answer.
+
+        With ``raise_for_status`` False an error answer (4xx, 5xx) comes back as ``Fetched``
+        too, its body read under the same cap, for callers that must read why it failed.
+        """
         try:
             current = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
@@ -258,17 +306,23 @@ class Fetcher:
         self._client.cookies.clear()
         for _hop in range(self._settings.max_redirects + 1):
             self._admit(current)
-            response = self._send(current, request_headers, basic_auth)
+            response = self._send(method, current, request_headers, basic_auth, content)
             try:
                 location = response.headers.get("location")
                 if response.status_code not in _REDIRECT_STATUSES or location is None:
-                    return self._finish(current, response)
+                    return self._finish(current, response, raise_for_status)
                 try:
                     target = current.join(location)
                 except httpx.InvalidURL as exc:
                     raise FetchError(
                         f"{_display(current)}: redirect to an invalid URL {location!r}: {exc}"
                     ) from exc
+                if _redirect_turns_to_get(response.status_code, method):
+                    method, content = "GET", None
+                    request_headers = {
+                        k: v for k, v in request_headers.items()
+                        if k.lower() not in ("content-type", "content-length")
+                    }  # fmt: skip
             finally:
                 response.close()
             if self._crosses_origin(current, target):
@@ -345,9 +399,14 @@ class Fetcher:
         return _origin(source) != _origin(target)
 
     def _send(
-        self, url: httpx.URL, headers: dict[str, str], auth: httpx.BasicAuth | None
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        auth: httpx.BasicAuth | None,
+        content: bytes | None,
     ) -> httpx.Response:
-        request = self._client.build_request("GET", url, headers=headers)
+        request = self._client.build_request(method, url, headers=headers, content=content)
         try:
             return self._client.send(request, auth=auth, stream=True)
         except httpx.HTTPError as exc:
@@ -361,16 +420,14 @@ class Fetcher:
             return FetchTransient(f"{place}: connection failed: {exc}")
         return FetchError(f"{place}: {type(exc).__name__}: {exc}")
 
-    def _finish(self, url: httpx.URL, response: httpx.Response) -> Fetched:
+    def _finish(self, url: httpx.URL, response: httpx.Response, raise_for_status: bool) -> Fetched:
         """Turn the last hop's response into ``Fetched``, or into the matching error."""
         status = response.status_code
         place = _display(url)
-        if status >= 500:
-            raise FetchTransient(f"{place}: server error HTTP {status} {response.reason_phrase}")
-        if status in _TRANSIENT_CLIENT_STATUSES:
-            raise FetchTransient(f"{place}: HTTP {status} {response.reason_phrase}; retry later")
-        if status >= 400 or (300 <= status < 400 and status != 304):
-            raise FetchError(f"{place}: HTTP {status} {response.reason_phrase}")
+        if raise_for_status:
+            error = status_error(place, status, response.reason_phrase)
+            if error is not None:
+                raise error
         return Fetched(
             url=place,
             status=status,
@@ -378,6 +435,7 @@ class Fetcher:
             content_type=response.headers.get("content-type"),
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
+            headers=dict(response.headers.items()),
         )
 
     def _read_capped(self, url: httpx.URL, response: httpx.Response) -> bytes:

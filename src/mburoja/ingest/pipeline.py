@@ -40,6 +40,8 @@ WRITER_THREAD = "mburoja-writer"
 CHUNK = 2000
 
 ProgressFn = Callable[[int], None]
+#: Called with the running report after each batch or chunk is committed.
+CommitFn = Callable[["IngestReport"], None]
 WriteFn = Callable[[Sequence[PreparedObject], Sequence[Reject], Provenance], BatchResult]
 
 
@@ -97,6 +99,7 @@ class Ingestor:
         quarantine_rejects: bool = True,
         workers: int | None = None,
         parallel_after: int = 5_000,
+        on_commit: CommitFn | None = None,
     ) -> None:
         self.store = store
         self.quarantine_rejects = quarantine_rejects
@@ -105,6 +108,7 @@ class Ingestor:
         self.batch_size = batch_size or settings.store.batch_size
         self.workers = default_workers() if workers is None else workers
         self.parallel_after = parallel_after
+        self.on_commit = on_commit
 
     def run(
         self,
@@ -113,8 +117,10 @@ class Ingestor:
         source: str,
         actor: str = "cli",
         collection: str | None = None,
+        owner: str | None = None,
     ) -> IngestReport:
-        """Ingest ``items``; returns the report once everything is committed.
+        """Ingest ``items``; returns the report once everything is committed. What is added
+        belongs to organisation ``owner`` (None: the home organisation).
 
         An exception from the source (an unreadable file, a refused URL) stops the run after
         committing what came before it; the run is recorded as ``failed`` and re-raised.
@@ -131,7 +137,13 @@ class Ingestor:
             self._run(
                 items,
                 report,
-                Provenance(source=source, actor=actor, ingest_id=ingest_id, collection=collection),
+                Provenance(
+                    source=source,
+                    actor=actor,
+                    ingest_id=ingest_id,
+                    collection=collection,
+                    owner=owner,
+                ),
             )
             status = "ok"
         finally:
@@ -253,6 +265,8 @@ class Ingestor:
     def _tick(self, report: IngestReport) -> None:
         if self.progress:
             self.progress(report.received)
+        if self.on_commit:
+            self.on_commit(report)
 
 
 def _holding(lock: Any, write: WriteFn) -> WriteFn:

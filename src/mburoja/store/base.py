@@ -22,6 +22,8 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True):
     actor: str
     ingest_id: int
     collection: str | None = None
+    #: the organisation that owns what this batch adds (``orgs.id``); None: the home one.
+    owner: str | None = None
 
 
 class BatchResult(msgspec.Struct, kw_only=True):
@@ -54,6 +56,7 @@ class StoredVersion(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     ingest_id: int
     raw: bytes
+    owner: str | None = None
 
 
 class Receipt(msgspec.Struct, frozen=True, kw_only=True):

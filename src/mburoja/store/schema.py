@@ -44,6 +44,12 @@ objects = Table(
     Column("markings", Text),
     Column("created_by", Text),
     Column("name", Text),
+    # The organisation that owns the object (``orgs.id``); NULL is the home organisation.
+    # Only the owner may add versions; the policy layer decides reads with it.
+    Column("owner", Text),
+    # True when the object may name recipients (``x_mburoja_recipients``): the policy's
+    # prefilter lets such rows through for a closer look. NULL means no.
+    Column("named", Boolean),
     Column("source", Text, nullable=False),
     Column("ingest_id", BigInteger, nullable=False),
     Column("chash", LargeBinary, nullable=False),
@@ -53,8 +59,8 @@ objects = Table(
 # Ingest ids only grow, so this index costs an append per row; it keeps the end-of-run
 # dangling-reference count from scanning the whole store.
 Index("objects_ingest", objects.c.ingest_id)
-# Further indexes (by type, by date_added for TAXII paging) come with the readers that need
-# them: every index costs on the ingest hot path.
+# TAXII pages walk ``collection_objects_added`` and join here by ``seq``; ``versions`` and
+# ``match[id]`` use ``objects_id_version``. Every further index costs on the ingest hot path.
 
 observables = Table(
     "observables",
@@ -142,3 +148,81 @@ quarantine = Table(
     Column("raw", LargeBinary, nullable=False),
 )
 Index("quarantine_status", quarantine.c.status, quarantine.c.qid)
+
+
+# -- organisations, accounts and TAXII (revision 0002) ---------------------------------------
+
+orgs = Table(
+    "orgs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("identity_id", Text, nullable=False, unique=True),
+    # home (exactly one: this instance's own), client, partner, community or none
+    Column("relation", Text, nullable=False),
+    Column("created", Text, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("org_id", Text, nullable=False),
+    Column("name", Text, nullable=False, unique=True),
+    Column("identity_id", Text, nullable=False, unique=True),
+    Column("role", Text, nullable=False),  # admin, analyst, reader, sync
+    Column("kind", Text, nullable=False),  # user or service (a peer's account)
+    Column("disabled", Boolean, nullable=False),
+    Column("created", Text, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Text, primary_key=True),  # the public part of the token, for lookup
+    Column("user_id", Text, nullable=False),
+    Column("digest", Text, nullable=False),  # SHA-256 of the secret part; the secret is not kept
+    Column("label", Text, nullable=False),
+    Column("created", Text, nullable=False),
+    Column("expires", Text),
+    Column("read_only", Boolean, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+    Column("last_used", Text),
+)
+Index("tokens_user", tokens.c.user_id)
+
+collection_access = Table(
+    "collection_access",
+    metadata,
+    Column("collection_id", Text, nullable=False),
+    # an ``orgs.id``, or ``*`` for every authenticated organisation, or ``anonymous``
+    Column("org_id", Text, nullable=False),
+    Column("can_read", Boolean, nullable=False),
+    Column("can_write", Boolean, nullable=False),
+    UniqueConstraint("collection_id", "org_id", name="collection_access_pk"),
+)
+
+taxii_status = Table(
+    "taxii_status",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("collection_id", Text, nullable=False),
+    Column("org_id", Text),
+    Column("request_timestamp", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending or complete
+    Column("total_count", BigInteger, nullable=False),
+    Column("success_count", BigInteger, nullable=False),
+    Column("failure_count", BigInteger, nullable=False),
+    Column("pending_count", BigInteger, nullable=False),
+    Column("details", LargeBinary),  # JSON: successes, failures, pendings
+)
+Index("taxii_status_time", taxii_status.c.request_timestamp)
+
+# One row: the newest ``date_added`` handed out, so that stamps only grow across processes
+# and replicas (TAXII ``added_after`` readers must never miss a later commit).
+clock = Table(
+    "clock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_added", Text, nullable=False),
+)

@@ -16,9 +16,11 @@ from msgspec.structs import astuple
 from sqlalchemy import Connection, func, select
 
 from mburoja.errors import NotFound
+from mburoja.policy import RECIPIENTS_PROPERTY
 from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
 from mburoja.stix.observables import search_keys
 from mburoja.store import schema
+from mburoja.store.accounts import Accounts
 from mburoja.store.base import (
     BatchResult,
     Collection,
@@ -33,10 +35,13 @@ from mburoja.store.base import (
 )
 from mburoja.store.engine import check_revision, create_store_engine, migrate
 from mburoja.store.search import run_search
+from mburoja.store.taxii import TaxiiStore
 from mburoja.store.versioning import Existing, classify
 
 _CHUNK = 500  # ids per IN (...) lookup
 _WRITE_LOCK = 7401  # PostgreSQL advisory lock key that serialises batch writers
+_RECIPIENTS = RECIPIENTS_PROPERTY.encode()
+_ESCAPE = b"\\u"  # a JSON escape could spell the property name: look closer then
 
 # Store-side columns first, then the object's own, in ``PreparedObject`` field order.
 _OBJECT_COLUMNS = (
@@ -45,6 +50,8 @@ _OBJECT_COLUMNS = (
     "is_current",
     "source",
     "ingest_id",
+    "owner",
+    "named",
     "id",
     "type",
     "version",
@@ -66,7 +73,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore:
+class SqlStore(Accounts, TaxiiStore):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 
     def __init__(self, url: str) -> None:
@@ -127,15 +134,34 @@ class SqlStore:
     def _false(self) -> str:
         return "0" if self.dialect == "sqlite" else "false"
 
-    def _date_added(self) -> str:
-        """Now, strictly after every earlier batch of this process, so that TAXII
-        ``added_after`` readers never miss a later commit with an earlier stamp."""
+    def _date_added(self, conn: Connection) -> str:
+        """Now, strictly after every earlier batch of any process or replica, so that TAXII
+        ``added_after`` readers never miss a later commit with an earlier stamp.
+
+        Called inside the write transaction, which holds the writers' lock: the ``clock``
+        row it reads and moves is the last stamp any writer handed out."""
         with self._clock_lock:
             now = datetime.now(UTC)
-            if now <= self._last_added:
-                now = self._last_added + timedelta(microseconds=1)
+            last = conn.exec_driver_sql("SELECT last_added FROM clock WHERE id = 1").scalar()
+            floor = max(
+                self._last_added,
+                datetime.strptime(last, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+                if last
+                else self._last_added,
+            )
+            if now <= floor:
+                now = floor + timedelta(microseconds=1)
             self._last_added = now
-            return stamp(now)
+            value = stamp(now)
+            if last is None:
+                conn.exec_driver_sql(
+                    f"INSERT INTO clock (id, last_added) VALUES (1, {self._ph})", (value,)
+                )
+            else:
+                conn.exec_driver_sql(
+                    f"UPDATE clock SET last_added = {self._ph} WHERE id = 1", (value,)
+                )
+            return value
 
     # -- ingest runs -------------------------------------------------------------------
 
@@ -194,12 +220,12 @@ class SqlStore:
                 # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: classification
                 # below then sees every earlier commit, and date_added follows commit order.
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_WRITE_LOCK})")
-            date_added = self._date_added()
+            date_added = self._date_added(conn)
             collection_id = (
                 self._collection_id(conn, provenance.collection) if provenance.collection else None
             )
             existing = self._existing(conn, {o.id for o in objects})
-            plan = classify(objects, existing, date_added)
+            plan = classify(objects, existing, date_added, provenance.owner)
             result.new, result.new_versions, result.unchanged = plan.counts()
             store_rejects = list(rejects) + plan.rejects
             result.rejected = len(plan.rejects)
@@ -211,11 +237,16 @@ class SqlStore:
                 observable_rows: list[tuple[str, str, int]] = []
                 ref_rows: list[tuple[int, str, str]] = []
                 source, ingest_id = provenance.source, provenance.ingest_id
+                owner = provenance.owner
                 for seq, (obj, version_key, is_current) in enumerate(plan.inserts, first_seq):
                     row = astuple(obj)[:ROW_FIELDS]
                     if version_key != obj.version_key:  # a content version of an SCO
                         row = (*row[:3], version_key, *row[4:])
-                    object_rows.append((seq, date_added, is_current, source, ingest_id, *row))
+                    raw = obj.raw
+                    named = True if (_RECIPIENTS in raw or _ESCAPE in raw) else None
+                    object_rows.append(
+                        (seq, date_added, is_current, source, ingest_id, owner, named, *row)
+                    )
                     for ob in obj.observables:
                         observable_rows.append((ob.value, ob.kind, seq))
                     for prop, target in obj.refs:
@@ -276,13 +307,15 @@ class SqlStore:
             chunk = id_list[start : start + _CHUNK]
             marks = ", ".join([self._ph] * len(chunk))
             rows = conn.exec_driver_sql(
-                "SELECT id, version_key, chash, seq, is_current, revoked, source "
+                "SELECT id, version_key, chash, seq, is_current, revoked, source, owner "
                 f"FROM objects WHERE id IN ({marks})",
                 tuple(chunk),
             )
-            for oid, vkey, chash, seq, is_current, revoked, source in rows:
+            for oid, vkey, chash, seq, is_current, revoked, source, owner in rows:
                 found.setdefault(oid, []).append(
-                    Existing(vkey, bytes(chash), seq, bool(is_current), bool(revoked), source)
+                    Existing(
+                        vkey, bytes(chash), seq, bool(is_current), bool(revoked), source, owner
+                    )
                 )
         return found
 
@@ -465,6 +498,17 @@ class SqlStore:
             rows = conn.execute(stmt).mappings().all()
         return [_quarantine_entry(r) for r in rows]
 
+    def quarantine_for_ingest(self, ingest_id: int) -> list[tuple[int, str | None, str, str]]:
+        """(index, object id, field, reason) of every reject of one ingest run."""
+        q = schema.quarantine
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(q.c.idx, q.c.object_id, q.c.field, q.c.reason)
+                .where(q.c.ingest_id == ingest_id)
+                .order_by(q.c.idx)
+            ).all()
+        return [(int(i), oid, f, r) for i, oid, f, r in rows]
+
     def quarantine_get(self, qid: int) -> QuarantineEntry:
         q = schema.quarantine
         with self.engine.connect() as conn:
@@ -488,6 +532,8 @@ def _version(row: Any) -> StoredVersion:
         is_current,
         source,
         ingest_id,
+        owner,
+        _named,
         oid,
         otype,
         version,
@@ -517,6 +563,7 @@ def _version(row: Any) -> StoredVersion:
         source=source,
         ingest_id=ingest_id,
         raw=bytes(raw),
+        owner=owner,
     )
 
 

@@ -10,6 +10,9 @@ Rules (STIX 2.1 §3.6 versioning):
 - Objects without ``modified``/``created`` (SCOs) are versioned by content: the same bytes
   are unchanged, different content becomes a new current version stamped with the time it
   was added.
+- Only the organisation that owns an id (the one that first sent it) may add versions of
+  it; another organisation's new version is rejected. Sending the same version again is
+  harmless and stays "unchanged".
 - Objects a converter made (MISP, IOC lists, STIX 2.0 upgrades) carry fresh ``created`` and
   ``modified`` stamps every run; their fingerprint (``stix.fingerprint``) leaves those out,
   and an equal fingerprint is "unchanged", so re-ingesting the same list changes nothing.
@@ -34,6 +37,7 @@ class Existing(NamedTuple):
     is_current: bool
     revoked: bool
     source: str
+    owner: str | None = None
 
 
 #: A planned insert: the object, its version key, and whether it becomes current.
@@ -67,8 +71,10 @@ def classify(
     objects: Sequence[PreparedObject],
     existing: dict[str, list[Existing]],
     date_added: str,
+    owner: str | None = None,
 ) -> Plan:
-    """Plan the inserts for ``objects`` given the stored versions of their ids."""
+    """Plan the inserts for ``objects``, sent by ``owner`` (None: the home organisation),
+    given the stored versions of their ids."""
     plan = Plan()
     inserts = plan.inserts
     # ids first seen in this batch with no stored version: index of their one insert
@@ -106,6 +112,10 @@ def classify(
             plan.unchanged += 1
             if same.seq >= 0:
                 plan.seen_again.append((same.seq, same.source))
+            continue
+        stored = existing.get(oid)
+        if stored and stored[0].owner != owner:
+            plan.rejects.append(_foreign_reject(obj))
             continue
         if cur is not None and cur.revoked and vkey > cur.version_key and not obj.revoked:
             plan.rejects.append(_revoked_reject(obj, cur.version_key))
@@ -165,6 +175,21 @@ def _revoked_reject(obj: PreparedObject, revoked_in: str) -> Reject:
         reason=(
             f"the object was revoked in version {revoked_in}; a revoked "
             "object cannot get new versions (STIX 2.1 §3.6)"
+        ),
+        raw=obj.raw,
+    )
+
+
+def _foreign_reject(obj: PreparedObject) -> Reject:
+    # The owner is not named: the sender may not even be allowed to see the object.
+    return Reject(
+        origin=obj.origin,
+        index=obj.index,
+        object_id=obj.id,
+        field="id",
+        reason=(
+            "the id belongs to another organisation's object; only its owner may add "
+            "versions (send your own object under a new id, or ask the owner to update it)"
         ),
         raw=obj.raw,
     )
