@@ -276,3 +276,24 @@ def test_without_anonymous_read_no_credentials_is_401(
             response = httpx.get(url + path)
             assert response.status_code == 401, path
             assert "Bearer" in response.headers["WWW-Authenticate"], path
+
+
+def test_a_read_only_token_stays_read_only_next_to_a_writable_one(world: World) -> None:
+    """Rights are cached per organisation and write ability, never per user alone."""
+    user = world.users["client"]
+    read_only = world.store.issue_token(user, read_only=True).secret
+    envelope = orjson.dumps({"objects": [indicator()]})
+    headers = {"Accept": TAXII_MEDIA, "Content-Type": TAXII_MEDIA}
+    with httpx.Client(base_url=world.url, timeout=30) as c:
+        writable = c.post(
+            world.objects_url,
+            content=envelope,
+            headers={**headers, "Authorization": f"Bearer {world.tokens['client']}"},
+        )
+        refused = c.post(
+            world.objects_url,
+            content=envelope,
+            headers={**headers, "Authorization": f"Bearer {read_only}"},
+        )
+    assert writable.status_code == 202
+    assert refused.status_code == 403

@@ -124,7 +124,7 @@ class TaxiiServer:
         # collection sends the same header hundreds of times a minute. A revoked token or a
         # changed grant takes effect within CACHE_S.
         self._callers = TtlCache[str, Caller](CACHE_S)
-        self._rights = TtlCache[tuple[str, str | None], tuple[str, str, bool, bool]](CACHE_S)
+        self._rights = TtlCache[tuple[str, str | None, bool], tuple[str, str, bool, bool]](CACHE_S)
 
     # -- request plumbing ------------------------------------------------------------------
 
@@ -165,7 +165,9 @@ class TaxiiServer:
 
     def _collection(self, request: Request, caller: Caller) -> tuple[str, str, bool, bool]:
         """(id, alias, can_read, can_write) of the collection in the path."""
-        key = (str(request.path_params["collection_id"]), caller.user_id)
+        # What rights() depends on: the organisation, and whether this account and token
+        # may write at all (two tokens of one user may differ: one read-only).
+        key = (str(request.path_params["collection_id"]), caller.org_id, caller.can_write)
         known = self._rights.get(key)
         if known is not None:
             return known
