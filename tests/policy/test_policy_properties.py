@@ -15,7 +15,15 @@ import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mburoja.policy import ANONYMOUS, RECIPIENTS_PROPERTY, Caller, Policy, Prefilter, Relation
+from mburoja.policy import (
+    ANONYMOUS,
+    RECIPIENTS_PROPERTY,
+    Caller,
+    Policy,
+    Prefilter,
+    Relation,
+    needs_inspection,
+)
 from mburoja.stix.markings import tlp_level
 from mburoja.stix.validate import errors, validate
 from tests.policy.helpers import (
@@ -342,3 +350,31 @@ def test_a_view_is_the_object_less_some_properties(case: Case, entries: list[Ent
     for key, value in served.items():
         if key not in ("granular_markings", "extensions"):
             assert value == obj[key], key
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@PROPERTY_SETTINGS
+@given(
+    page=st.lists(
+        st.tuples(cases, st.sampled_from([None, TLP2_RED, TLP2_GREEN, UNKNOWN_IDS[0]])),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_page_decides_each_object_as_view_does(page: list[tuple[Case, str | None]]) -> None:
+    """``views`` (a page, with the store's ``inspect`` flag) agrees with ``view`` (one object)
+    for every row, whether or not the object carries a granular marking."""
+    first = page[0][0]
+    policy, caller = first.config.policy(), first.caller
+    rows = []
+    for case, granular in page:
+        obj = orjson.loads(case.raw())
+        obj["description"] = "a property a granular marking may take away"
+        if granular:
+            obj["granular_markings"] = [{"marking_ref": granular, "selectors": ["description"]}]
+        raw = orjson.dumps(obj)
+        rows.append((case.owner, case.markings, raw, needs_inspection(raw)))
+    expected = [policy.view(caller, owner, marks, raw) for owner, marks, raw, _ in rows]
+    assert policy.views(caller, rows) == expected

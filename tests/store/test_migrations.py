@@ -43,11 +43,33 @@ def test_a_0001_store_with_data_moves_to_head_and_keeps_its_objects(
             ),
             {"no": False, "yes": True, "chash": b"x", "raw": b"{}"},
         )
+        for oid, body in (
+            ("indicator--g", b'{"granular_markings": []}'),
+            ("indicator--r", b'{"x_mburoja_recipients": []}'),
+            ("indicator--e", b'{"granular\\u005fmarkings": []}'),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO objects (id, type, version, version_key, spec_version, "
+                    "date_added, revoked, is_current, source, ingest_id, chash, raw) VALUES "
+                    "(:id, 'indicator', 'v', 'k', '2.1', 'd', :no, :yes, 's', 1, :chash, :raw)"
+                ),
+                {"id": oid, "no": False, "yes": True, "chash": b"x", "raw": body},
+            )
     engine.dispose()
     store = open_store(store_url, initialise=True)
     try:
         (old,) = store.versions("indicator--a")
         assert old.owner is None and old.is_current
+        with store.engine.connect() as conn:
+            flags = dict(conn.exec_driver_sql("SELECT id, inspect FROM objects").all())
+        # bytes the policy must read are flagged for it, plain bytes are not
+        assert flags == {
+            "indicator--a": None,
+            "indicator--g": True,
+            "indicator--r": True,
+            "indicator--e": True,
+        }
         # the migrated store takes new data, owners included
         report = Ingestor(store, settings).run([raw(indicator(), "m", 0)], source="after")
         assert report.new == 1

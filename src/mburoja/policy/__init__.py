@@ -13,6 +13,7 @@ from mburoja.policy.core import (
     Policy,
     Prefilter,
     Relation,
+    needs_inspection,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "Policy",
     "Prefilter",
     "Relation",
+    "needs_inspection",
 ]

@@ -60,7 +60,7 @@ ROLES: Final = ("admin", "analyst", "reader", "sync")
 #: How another organisation stands to ours; ``home`` is this instance's own organisation.
 ORG_RELATIONS: Final = ("home", "client", "partner", "community", "none")
 
-_GRANULAR: Final = b'"granular_markings"'
+_GRANULAR: Final = b"granular_markings"
 _RECIPIENTS: Final = RECIPIENTS_PROPERTY.encode()
 #: A JSON escape can spell a key without its plain bytes; objects with one are parsed.
 _ESCAPE: Final = b"\\u"
@@ -234,26 +234,29 @@ class Policy:
         return self._redact(caller, owner, raw)
 
     def views(
-        self, caller: Caller, rows: Iterable[tuple[str | None, tuple[str, ...], bytes]]
+        self,
+        caller: Caller,
+        rows: Iterable[tuple[str | None, tuple[str, ...], bytes, bool]],
     ) -> list[bytes | None]:
-        """``view`` for many (owner, markings, raw) rows at once, as a page needs: the
-        decision for each (owner, markings) pair is made once, since it does not depend on
-        the object unless the level is RED (recipients) or the object has granular markings."""
+        """``view`` for many (owner, markings, raw, inspect) rows at once, as a page needs.
+
+        The decision for each (owner, markings) pair is made once: it depends on the object
+        itself only if it names recipients or has granular markings, and ``inspect`` (what
+        ``needs_inspection`` said of the bytes when they were stored) tells which objects
+        might; the others are never scanned."""
         decided: dict[tuple[str | None, tuple[str, ...]], bool] = {}
         out: list[bytes | None] = []
-        for owner, markings, raw in rows:
+        for owner, markings, raw, inspect in rows:
             key = (owner, markings)
             verdict = decided.get(key)
             if verdict is None:
                 verdict = decided[key] = self.admits(caller, owner, self.level(markings))
-            if not verdict and (_RECIPIENTS in raw or _ESCAPE in raw):
-                verdict = self.visible(caller, owner, markings, raw)  # names recipients?
-            if not verdict:
+            if not inspect:
+                out.append(raw if verdict else None)
+            elif not (verdict or self.visible(caller, owner, markings, raw)):
                 out.append(None)
-            elif _GRANULAR in raw or _ESCAPE in raw:
-                out.append(self._redact(caller, owner, raw))
             else:
-                out.append(raw)
+                out.append(self._redact(caller, owner, raw))
         return out
 
     def _redact(self, caller: Caller, owner: str | None, raw: bytes) -> bytes | None:
@@ -318,6 +321,13 @@ class Policy:
             if self.admits(caller, owner, self.level(markings)):
                 total += count
         return total
+
+
+def needs_inspection(raw: bytes) -> bool:
+    """Whether an object's bytes need a closer look than its owner and markings: they may
+    name recipients or carry granular markings (or a JSON escape that could spell either).
+    The store computes it once, when it writes the object."""
+    return _GRANULAR in raw or _RECIPIENTS in raw or _ESCAPE in raw
 
 
 def _recipients(raw: bytes) -> tuple[str, ...]:

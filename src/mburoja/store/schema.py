@@ -47,9 +47,10 @@ objects = Table(
     # The organisation that owns the object (``orgs.id``); NULL is the home organisation.
     # Only the owner may add versions; the policy layer decides reads with it.
     Column("owner", Text),
-    # True when the object may name recipients (``x_mburoja_recipients``): the policy's
-    # prefilter lets such rows through for a closer look. NULL means no.
-    Column("named", Boolean),
+    # True when the object's bytes need the policy's closer look: they mention
+    # ``x_mburoja_recipients`` or ``granular_markings``, or hold a JSON ``\u`` escape (which
+    # could spell either). NULL: plain bytes, decided by owner and markings alone.
+    Column("inspect", Boolean),
     Column("source", Text, nullable=False),
     Column("ingest_id", BigInteger, nullable=False),
     Column("chash", LargeBinary, nullable=False),

@@ -16,7 +16,7 @@ from msgspec.structs import astuple
 from sqlalchemy import Connection, func, select
 
 from mburoja.errors import NotFound
-from mburoja.policy import RECIPIENTS_PROPERTY
+from mburoja.policy import needs_inspection
 from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
 from mburoja.stix.observables import search_keys
 from mburoja.store import schema
@@ -40,8 +40,6 @@ from mburoja.store.versioning import Existing, classify
 
 _CHUNK = 500  # ids per IN (...) lookup
 _WRITE_LOCK = 7401  # PostgreSQL advisory lock key that serialises batch writers
-_RECIPIENTS = RECIPIENTS_PROPERTY.encode()
-_ESCAPE = b"\\u"  # a JSON escape could spell the property name: look closer then
 
 # Store-side columns first, then the object's own, in ``PreparedObject`` field order.
 _OBJECT_COLUMNS = (
@@ -51,7 +49,7 @@ _OBJECT_COLUMNS = (
     "source",
     "ingest_id",
     "owner",
-    "named",
+    "inspect",
     "id",
     "type",
     "version",
@@ -242,10 +240,9 @@ class SqlStore(Accounts, TaxiiStore):
                     row = astuple(obj)[:ROW_FIELDS]
                     if version_key != obj.version_key:  # a content version of an SCO
                         row = (*row[:3], version_key, *row[4:])
-                    raw = obj.raw
-                    named = True if (_RECIPIENTS in raw or _ESCAPE in raw) else None
+                    inspect = needs_inspection(obj.raw) or None
                     object_rows.append(
-                        (seq, date_added, is_current, source, ingest_id, owner, named, *row)
+                        (seq, date_added, is_current, source, ingest_id, owner, inspect, *row)
                     )
                     for ob in obj.observables:
                         observable_rows.append((ob.value, ob.kind, seq))
@@ -533,7 +530,7 @@ def _version(row: Any) -> StoredVersion:
         source,
         ingest_id,
         owner,
-        _named,
+        _inspect,
         oid,
         otype,
         version,

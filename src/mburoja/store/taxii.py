@@ -45,6 +45,8 @@ class TaxiiRow(msgspec.Struct, frozen=True, array_like=True):
     owner: str | None
     markings: tuple[str, ...]
     raw: bytes
+    #: the store found bytes that need the policy's closer look (``needs_inspection``)
+    inspect: bool
 
 
 class StatusRecord(msgspec.Struct, kw_only=True):
@@ -148,7 +150,8 @@ class TaxiiStore:
             params.extend(pre_params)
         sql = (
             "SELECT m.seq, m.date_added, o.id, o.type, o.version, o.spec_version, o.owner, "
-            "o.markings, o.raw FROM collection_objects m JOIN objects o ON o.seq = m.seq "
+            "o.markings, o.raw, o.inspect FROM collection_objects m "
+            "JOIN objects o ON o.seq = m.seq "
             f"WHERE {' AND '.join(where)} ORDER BY m.date_added, m.seq LIMIT {int(limit) + 1}"
         )
         with self.engine.connect() as conn:
@@ -172,8 +175,9 @@ class TaxiiStore:
                 owner,
                 _markings(marks),
                 raw if isinstance(raw, bytes) else bytes(raw),
+                inspect is not None,
             )
-            for seq, added, oid, otype, version, sv, owner, marks, raw in rows[:limit]
+            for seq, added, oid, otype, version, sv, owner, marks, raw, inspect in rows[:limit]
         ], more
 
     def _version_clause(self, versions: Sequence[str]) -> tuple[str, list[str]]:
@@ -209,7 +213,7 @@ class TaxiiStore:
         if pre.untagged:
             parts.append("o.tlp IS NULL")
         if pre.named:
-            parts.append("o.named IS NOT NULL")
+            parts.append("o.inspect IS NOT NULL")  # may name recipients: a closer look
         if not parts:
             return "1 = 0", []
         return "(" + " OR ".join(parts) + ")", params

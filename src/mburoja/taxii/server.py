@@ -266,7 +266,7 @@ class TaxiiServer:
         rows, more = self.store.taxii_rows(
             cid, query, self.policy.prefilter(caller), after=after, limit=limit
         )
-        views = self.policy.views(caller, ((r.owner, r.markings, r.raw) for r in rows))
+        views = self.policy.views(caller, ((r.owner, r.markings, r.raw, r.inspect) for r in rows))
         visible = [(row, view) for row, view in zip(rows, views, strict=True) if view is not None]
         next_token = None
         if more and rows:

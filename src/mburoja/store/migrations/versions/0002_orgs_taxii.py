@@ -1,5 +1,5 @@
 """Organisations, users, API tokens, collection access, TAXII status resources, the
-``date_added`` clock, and the owner of each object (and whether it names recipients).
+``date_added`` clock, the owner of each object, and whether the policy must read its bytes.
 
 Revision ID: 0002
 Revises: 0001
@@ -25,10 +25,29 @@ def _flags(*names: str) -> list[sa.Column[bool]]:
     return [sa.Column(n, sa.Boolean, nullable=False) for n in names]
 
 
+#: What makes an object's bytes need the policy's closer look (see ``store.schema``).
+_INSPECT_MARKS = (b"granular_markings", b"x_mburoja_recipients", b"\\u")
+
+
+def _flag_objects_to_inspect() -> None:
+    """Objects stored before this revision get the ``inspect`` flag new writes compute."""
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        test = " OR ".join(f"instr(raw, X'{mark.hex()}') > 0" for mark in _INSPECT_MARKS)
+        value = "1"
+    else:
+        test = " OR ".join(
+            f"position('\\x{mark.hex()}'::bytea in raw) > 0" for mark in _INSPECT_MARKS
+        )
+        value = "true"
+    op.execute(f"UPDATE objects SET inspect = {value} WHERE {test}")
+
+
 def upgrade() -> None:
     with op.batch_alter_table("objects") as batch:
         batch.add_column(sa.Column("owner", sa.Text))
-        batch.add_column(sa.Column("named", sa.Boolean))
+        batch.add_column(sa.Column("inspect", sa.Boolean))
+    _flag_objects_to_inspect()
     op.create_table(
         "orgs",
         sa.Column("id", sa.Text, primary_key=True),
@@ -85,5 +104,5 @@ def downgrade() -> None:
     for table in ("clock", "taxii_status", "collection_access", "tokens", "users", "orgs"):
         op.drop_table(table)
     with op.batch_alter_table("objects") as batch:
-        batch.drop_column("named")
+        batch.drop_column("inspect")
         batch.drop_column("owner")
