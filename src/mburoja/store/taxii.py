@@ -72,6 +72,8 @@ class CountGroup(msgspec.Struct, frozen=True, array_like=True):
     count: int
 
 
+_META = "o.id, o.type, o.version, o.spec_version"
+_NO_META = "'', '', '', ''"
 _MARKINGS: dict[str, tuple[str, ...]] = {}
 
 
@@ -116,12 +118,14 @@ class TaxiiStore:
         *,
         after: tuple[str, int] | None = None,
         limit: int = 1000,
+        meta: bool = True,
     ) -> tuple[list[TaxiiRow], bool]:
         """Up to ``limit`` member versions of a collection matching ``query``, after the
         keyset position ``after``, ordered by ``(date_added, seq)``; and whether more follow.
 
         ``prefilter`` narrows to rows the caller might see; the caller still passes every
-        row through the policy."""
+        row through the policy. Without ``meta``, ``id``, ``type``, ``version`` and
+        ``spec_version`` come back empty: serving objects needs only their bytes."""
         ph = self._ph
         where = ["m.collection_id = " + ph]
         params: list[Any] = [collection_id]
@@ -149,7 +153,7 @@ class TaxiiStore:
             where.append(pre_sql)
             params.extend(pre_params)
         sql = (
-            "SELECT m.seq, m.date_added, o.id, o.type, o.version, o.spec_version, o.owner, "
+            f"SELECT m.seq, m.date_added, {_META if meta else _NO_META}, o.owner, "
             "o.markings, o.raw, o.inspect FROM collection_objects m "
             "JOIN objects o ON o.seq = m.seq "
             f"WHERE {' AND '.join(where)} ORDER BY m.date_added, m.seq LIMIT {int(limit) + 1}"

@@ -247,10 +247,11 @@ class TaxiiServer:
         return query, limit, params.get("next")
 
     def _page(
-        self, request: Request, kind: str, *, object_id: str | None = None
+        self, request: Request, kind: str, *, object_id: str | None = None, meta: bool = True
     ) -> tuple[list[tuple[TaxiiRow, bytes]], bool, str | None]:
         """One page of visible rows (each with the bytes the caller may see), whether more
-        follow, and the ``next`` cursor."""
+        follow, and the ``next`` cursor. ``meta``: the rows' ids and versions are needed
+        (manifest, versions), not only the objects' bytes."""
         caller = self._caller(request)
         cid = self._readable(request, caller)
         query, limit, token = self._query(request, kind, object_id=object_id)
@@ -264,7 +265,7 @@ class TaxiiServer:
             except BadCursor as exc:
                 raise TaxiiError(400, "Bad next", str(exc)) from exc
         rows, more = self.store.taxii_rows(
-            cid, query, self.policy.prefilter(caller), after=after, limit=limit
+            cid, query, self.policy.prefilter(caller), after=after, limit=limit, meta=meta
         )
         views = self.policy.views(caller, ((r.owner, r.markings, r.raw, r.inspect) for r in rows))
         visible = [(row, view) for row, view in zip(rows, views, strict=True) if view is not None]
@@ -339,12 +340,12 @@ class TaxiiServer:
         return _json(_collection_body(cid, title, description, read, write))
 
     def get_objects(self, request: Request) -> Response:
-        visible, more, next_token = self._page(request, "objects")
+        visible, more, next_token = self._page(request, "objects", meta=False)
         return self._objects_response(visible, more, next_token)
 
     def get_object(self, request: Request) -> Response:
         object_id = self._object_id(request)
-        visible, more, next_token = self._page(request, "object", object_id=object_id)
+        visible, more, next_token = self._page(request, "object", object_id=object_id, meta=False)
         if not visible and not more and "next" not in request.query_params:
             raise TaxiiError(404, "Object not found", f"no {object_id} in this collection")
         return self._objects_response(visible, more, next_token)
