@@ -310,3 +310,19 @@ def test_bad_grants_exit_1_and_change_nothing(url: str, store: SqlStore) -> None
     unknown_coll = cli(url, "collection", "grant", "nothing", "CERT Bulgaria")
     assert unknown_coll.exit_code == 1 and "mburoja collection list" in unknown_coll.output
     assert store.access() == []
+
+
+def test_the_default_lifetime_is_the_auth_token_days_setting(url: str, alice: str) -> None:
+    from datetime import datetime
+
+    result = runner.invoke(
+        app,
+        ["--store-url", url, "token", "issue", alice, "--quiet"],
+        env={"MBUROJA_AUTH_TOKEN_DAYS": "7"},
+    )
+    assert result.exit_code == 0, result.output
+    (token,) = [t for t in as_json(url, "token", "list") if t["label"] == ""]
+    created, expires = (
+        datetime.strptime(token[k], "%Y-%m-%dT%H:%M:%S.%fZ") for k in ("created", "expires")
+    )
+    assert (expires - created).days == 7

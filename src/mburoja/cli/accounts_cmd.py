@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mburoja.cli.common import guard, print_json, store_for
 from mburoja.cli.render import console
+from mburoja.config import Settings
 from mburoja.errors import ConfigError, Conflict
 from mburoja.policy import ORG_RELATIONS, ROLES
 from mburoja.store.accounts import ANONYMOUS_ORG, EVERY_ORG, Access, Org, Token, User
@@ -27,7 +28,6 @@ from mburoja.store.base import Collection
 from mburoja.store.sql import SqlStore
 
 #: Lifetime of a token issued without ``--days``; the store's own default is the same.
-DEFAULT_TOKEN_DAYS = 90
 
 org_app = typer.Typer(
     help="Organisations: ours (home) and those we share with, and how each relates to us.",
@@ -274,13 +274,13 @@ def user_enable(
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def _lifetime(days: int | None, no_expiry: bool) -> int | None:
+def _lifetime(days: int | None, no_expiry: bool, default: int) -> int | None:
     """Days the new token lives, or None for no expiry; both flags at once is a mistake."""
     if no_expiry and days is not None:
         raise ConfigError("give either --days N or --no-expiry, not both")
     if no_expiry:
         return None
-    return DEFAULT_TOKEN_DAYS if days is None else days
+    return default if days is None else days
 
 
 @token_app.command("issue")
@@ -289,7 +289,7 @@ def token_issue(
     user: Annotated[str, typer.Argument(help="The user or service account (name or id).")],
     days: Annotated[
         int | None,
-        typer.Option("--days", help=f"Days until it expires (default {DEFAULT_TOKEN_DAYS})."),
+        typer.Option("--days", help="Days until it expires (default: setting auth.token_days)."),
     ] = None,
     no_expiry: Annotated[bool, typer.Option("--no-expiry", help="It never expires.")] = False,
     read_only: Annotated[
@@ -301,7 +301,8 @@ def token_issue(
     ] = False,
 ) -> None:
     """Issue an API token. It is printed once: only its hash is stored."""
-    lifetime = guard(lambda: _lifetime(days, no_expiry))
+    settings: Settings = ctx.obj
+    lifetime = guard(lambda: _lifetime(days, no_expiry, settings.auth.token_days))
     with _opened(ctx) as store:
         issued = guard(
             lambda: store.issue_token(user, label=label, days=lifetime, read_only=read_only)
