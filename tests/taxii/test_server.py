@@ -297,3 +297,15 @@ def test_a_read_only_token_stays_read_only_next_to_a_writable_one(world: World) 
         )
     assert writable.status_code == 202
     assert refused.status_code == 403
+
+
+def test_named_recipients_see_and_count_an_amber_strict_object(world: World) -> None:
+    """Naming an identity shares the object with it at any level, in pages and in counts."""
+    named = indicator(tlp="amber+strict", x_mburoja_recipients=[world.identities["client"]])
+    _load(world, [orjson.dumps(named)], owner=world.orgs["partner"])
+    for who, expected in (("client", 1), ("partner", 1), ("community", 0), ("stranger", 0)):
+        with world.client(who) as c:
+            ids = [o["id"] for o in c.get(world.objects_url).json().get("objects", [])]
+            stats = c.get("/api/stats", headers={"Accept": "application/json"}).json()
+        assert ids.count(named["id"]) == expected, who
+        assert stats["by_type"].get("indicator", 0) == expected, who

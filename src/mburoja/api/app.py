@@ -221,7 +221,7 @@ def visible_stats(store: SqlStore, policy: Policy, caller: Caller) -> Stats:
             level = policy.level(group.markings)
             if policy.admits(caller, group.owner, level):
                 seen = group.count
-            elif level == "red" and not caller.anonymous:
+            elif group.inspect and not caller.anonymous:  # objects may name recipients
                 raws = store.group_raws(group, current_only=current_only)
                 seen = sum(
                     1 for raw in raws if policy.visible(caller, group.owner, group.markings, raw)

@@ -309,19 +309,6 @@ class Policy:
             named=caller.org_id is not None,
         )
 
-    def count_visible(
-        self,
-        caller: Caller,
-        groups: Iterable[tuple[str | None, tuple[str, ...], int]],
-    ) -> int:
-        """How many objects of ``groups`` (owner, markings, count) the caller may see,
-        counting RED groups it does not own as unseen (callers resolve those row by row)."""
-        total = 0
-        for owner, markings, count in groups:
-            if self.admits(caller, owner, self.level(markings)):
-                total += count
-        return total
-
 
 def needs_inspection(raw: bytes) -> bool:
     """Whether an object's bytes need a closer look than its owner and markings: they may

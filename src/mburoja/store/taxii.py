@@ -63,12 +63,14 @@ class StatusRecord(msgspec.Struct, kw_only=True):
 
 
 class CountGroup(msgspec.Struct, frozen=True, array_like=True):
-    """Current objects (or all versions) sharing a type, owner and markings."""
+    """Current objects (or all versions) sharing a type, owner, markings and ``inspect``
+    flag (whether their bytes may name recipients)."""
 
     type: str
     owner: str | None
     markings: tuple[str, ...]
     tlp: str | None
+    inspect: bool
     count: int
 
 
@@ -266,22 +268,24 @@ class TaxiiStore:
     # -- grouped counts for statistics -----------------------------------------------------
 
     def count_groups(self, *, current_only: bool) -> list[CountGroup]:
-        """Objects grouped by (type, owner, markings, tlp), for counts the policy can judge
-        without reading each object."""
+        """Objects grouped by (type, owner, markings, tlp, inspect), for counts the policy
+        can judge without reading each object (but those flagged ``inspect``)."""
         true = "1" if self.dialect == "sqlite" else "true"
         where = f"WHERE is_current = {true} " if current_only else ""
+        flag = "inspect IS NOT NULL"
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT type, owner, markings, tlp, count(*) FROM objects "
-                f"{where}GROUP BY type, owner, markings, tlp"
+                f"SELECT type, owner, markings, tlp, {flag}, count(*) FROM objects "
+                f"{where}GROUP BY type, owner, markings, tlp, {flag}"
             ).all()
-        return [CountGroup(t, o, _markings(m), tlp, int(n)) for t, o, m, tlp, n in rows]
+        return [CountGroup(t, o, _markings(m), tlp, bool(i), int(n)) for t, o, m, tlp, i, n in rows]
 
     def group_raws(self, group: CountGroup, *, current_only: bool) -> list[bytes]:
-        """The objects of one group (for RED groups, whose recipients are in each object)."""
+        """The objects of one group (whose recipients, if any, are in each object)."""
         ph = self._ph
         true = "1" if self.dialect == "sqlite" else "true"
         where = [f"type = {ph}", f"coalesce(markings, '') = {ph}"]
+        where.append("inspect IS NOT NULL" if group.inspect else "inspect IS NULL")
         params: list[Any] = [group.type, " ".join(group.markings)]
         where.append("owner IS NULL" if group.owner is None else f"owner = {ph}")
         if group.owner is not None:
