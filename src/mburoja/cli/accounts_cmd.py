@@ -27,8 +27,6 @@ from mburoja.store.accounts import ANONYMOUS_ORG, EVERY_ORG, Access, Org, Token,
 from mburoja.store.base import Collection
 from mburoja.store.sql import SqlStore
 
-#: Lifetime of a token issued without ``--days``; the store's own default is the same.
-
 org_app = typer.Typer(
     help="Organisations: ours (home) and those we share with, and how each relates to us.",
     no_args_is_help=True,
