@@ -309,3 +309,32 @@ def test_named_recipients_see_and_count_an_amber_strict_object(world: World) -> 
             stats = c.get("/api/stats", headers={"Accept": "application/json"}).json()
         assert ids.count(named["id"]) == expected, who
         assert stats["by_type"].get("indicator", 0) == expected, who
+
+
+def test_a_background_post_that_fails_says_so_and_how_to_recover(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Failure injection: the store breaks while a large envelope is stored."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(world.store, "write_batch", broken)
+    objects = [indicator(f"[domain-name:value = 'fail{i}.test']") for i in range(60)]
+    with world.client("client") as c:
+        status = c.post(
+            world.objects_url,
+            content=orjson.dumps({"objects": objects}),
+            headers={"Content-Type": TAXII_MEDIA},
+        ).json()
+        deadline = time.monotonic() + 30
+        while status["status"] != "complete":
+            assert time.monotonic() < deadline, "the failed POST never completed"
+            time.sleep(0.05)
+            status = c.get(f"/taxii2/api/status/{status['id']}/").json()
+    assert (status["success_count"], status["failure_count"], status["pending_count"]) == (
+        0,
+        60,
+        0,
+    )
+    assert all("send it again" in f["message"] for f in status["failures"])

@@ -124,7 +124,13 @@ class Poster:
         except Exception:
             log.exception("TAXII POST %s failed", status.id)
             failures = [
-                _entry(raw, "the server failed while storing this object") for raw in objects
+                _entry(
+                    raw,
+                    "the server failed while storing this envelope, and some of its objects "
+                    "may have been stored; send it again (objects already stored come back "
+                    "as unchanged, never twice)",
+                )
+                for raw in objects
             ]
             status.failure_count, status.success_count, status.pending_count = len(objects), 0, 0
             status.status = "complete"

@@ -12,6 +12,7 @@ Pagination is keyset on ``(date_added, seq)`` with signed, stateless ``next`` cu
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -439,8 +441,6 @@ class TaxiiServer:
             objects = read_envelope(bytes(body), self.settings.limits.max_objects_per_bundle)
         except EnvelopeError as exc:
             raise TaxiiError(422, "Unprocessable envelope", str(exc)) from exc
-        from starlette.concurrency import run_in_threadpool
-
         record = await run_in_threadpool(self.poster.submit, caller, cid, alias, objects)
         return _json(_status_body(record), 202)
 
@@ -483,8 +483,6 @@ class TaxiiServer:
         return await _threaded(self.get_object, request)
 
     def _wrap(self, handler: Callable[..., Any]) -> Callable[[Request], Any]:
-        import inspect
-
         is_async = inspect.iscoroutinefunction(handler)
 
         async def endpoint(request: Request) -> Response:
@@ -513,8 +511,6 @@ class TaxiiServer:
 
 
 async def _threaded(handler: Callable[[Request], Response], request: Request) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
     return await run_in_threadpool(handler, request)
 
 
