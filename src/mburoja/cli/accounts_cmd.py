@@ -9,8 +9,6 @@ token's secret is printed once, when it is issued, and by no other command.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -18,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.common import guard, opened, print_json
 from mburoja.cli.render import console
 from mburoja.config import Settings
 from mburoja.errors import ConfigError, Conflict
@@ -49,16 +47,6 @@ collection_app = typer.Typer(
 )
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-@contextmanager
-def _opened(ctx: typer.Context) -> Iterator[SqlStore]:
-    """The store of the settings in ``ctx``, closed afterwards even when a command fails."""
-    store = store_for(ctx.obj)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _quoted(text: str) -> str:
@@ -107,7 +95,7 @@ def org_add(
     ] = "none",
 ) -> None:
     """Add an organisation; print its id and its STIX identity id."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         org = guard(lambda: store.create_org(name, relation))
     console.print(
         f"added organisation {_quoted(org.name)} (relation {org.relation})\n"
@@ -119,7 +107,7 @@ def org_add(
 @org_app.command("list")
 def org_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List the organisations, with their relation to us and their number of accounts."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         orgs = store.orgs()
         users = store.users()
     if as_json:
@@ -143,7 +131,7 @@ def org_relate(
     relation: Annotated[str, typer.Argument(help="client, partner, community or none.")],
 ) -> None:
     """Change how an organisation relates to us (what TLP lets it see follows from it)."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         org = guard(lambda: store.set_org_relation(name, relation))
     console.print(f"organisation {_quoted(org.name)} is now {org.relation}")
 
@@ -155,7 +143,7 @@ def org_show(
     as_json: AsJson = False,
 ) -> None:
     """Show one organisation and its users and service accounts."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         org = guard(lambda: store.get_org(name))
         users = store.users(org.id)
     if as_json:
@@ -180,7 +168,7 @@ def org_identity_command(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="Organisation name or id.")]
 ) -> None:
     """Print the organisation's STIX 2.1 identity object as JSON."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         org = guard(lambda: store.get_org(name))
     print_json(org_identity(org))
 
@@ -216,7 +204,7 @@ def user_add(
 ) -> None:
     """Add a user, or with --service a service account for a peer, to an organisation."""
     kind = "service" if service else "user"
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         user = guard(lambda: store.create_user(org, name, role, kind=kind))
         owner = store.get_org(user.org_id)
     what = "service account" if service else "user"
@@ -237,7 +225,7 @@ def user_list(
     as_json: AsJson = False,
 ) -> None:
     """List users and service accounts."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         users = guard(lambda: store.users(org))
         org_names = {o.id: o.name for o in store.orgs()}
     if as_json:
@@ -251,7 +239,7 @@ def user_disable(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name or id.")]
 ) -> None:
     """Disable an account: its tokens are refused until it is enabled again."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         user = guard(lambda: store.set_user_disabled(name, True))
     console.print(
         f"disabled {_quoted(user.name)}: its tokens are refused until "
@@ -264,7 +252,7 @@ def user_enable(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name or id.")]
 ) -> None:
     """Enable a disabled account again (its unexpired, unrevoked tokens work again)."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         user = guard(lambda: store.set_user_disabled(name, False))
     console.print(f"enabled {_quoted(user.name)}")
 
@@ -301,7 +289,7 @@ def token_issue(
     """Issue an API token. It is printed once: only its hash is stored."""
     settings: Settings = ctx.obj
     lifetime = guard(lambda: _lifetime(days, no_expiry, settings.auth.token_days))
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         issued = guard(
             lambda: store.issue_token(user, label=label, days=lifetime, read_only=read_only)
         )
@@ -341,7 +329,7 @@ def token_list(
     as_json: AsJson = False,
 ) -> None:
     """List tokens, oldest first. Secrets are never shown: they are not stored."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         tokens = guard(lambda: store.tokens(user))
         names = {u.id: u.name for u in store.users()}
     if as_json:
@@ -379,7 +367,7 @@ def token_revoke(
     token_id: Annotated[str, typer.Argument(help="The token's id (see `mburoja token list`).")],
 ) -> None:
     """Revoke a token: it is refused from now on (the record stays, for the audit trail)."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         guard(lambda: store.revoke_token(token_id))
     console.print(f"revoked token {escape(token_id)}")
 
@@ -395,7 +383,7 @@ def collection_add(
     description: Annotated[str, typer.Option("--description", help="What it holds.")] = "",
 ) -> None:
     """Add a collection. Only the home organisation sees it until you grant access."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         collection = guard(lambda: _new_collection(store, alias, title, description))
     console.print(
         f"added collection {_quoted(collection.alias)}\n"
@@ -418,7 +406,7 @@ def _new_collection(store: SqlStore, alias: str, title: str, description: str) -
 @collection_app.command("list")
 def collection_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List the collections with their object counts."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         collections = store.collections()
     if as_json:
         print_json(collections)
@@ -453,7 +441,7 @@ def collection_grant(
 ) -> None:
     """Set what an organisation may do in a collection (replaces its earlier grant).
     TLP markings still decide which objects a reader sees."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         access = guard(lambda: store.grant(alias, org, can_read=read, can_write=write))
         who = _grantee(access.org_id, {o.id: o.name for o in store.orgs()})
     console.print(
@@ -470,7 +458,7 @@ def collection_access(
 ) -> None:
     """Who may read and write which collection. The home organisation always may, and
     organisations without a grant (or a '*' grant) may not."""
-    with _opened(ctx) as store:
+    with opened(ctx) as store:
         grants = guard(lambda: store.access(alias))
         aliases = {c.id: c.alias for c in store.collections()}
         org_names = {o.id: o.name for o in store.orgs()}

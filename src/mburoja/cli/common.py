@@ -6,7 +6,8 @@ sub-command modules that ``cli.main`` registers can use them without an import c
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -46,3 +47,13 @@ def print_json(value: Any) -> None:
 def store_for(settings: Settings, *, initialise: bool = False) -> SqlStore:
     """The store the settings name; an unreachable or uninitialised one exits 1 with why."""
     return guard(lambda: open_store(settings.store_url, initialise=initialise))
+
+
+@contextmanager
+def opened(ctx: typer.Context) -> Iterator[SqlStore]:
+    """The store of the settings in ``ctx``, closed afterwards even when a command fails."""
+    store = store_for(ctx.obj)
+    try:
+        yield store
+    finally:
+        store.close()

@@ -18,6 +18,8 @@ import typer
 
 from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
 from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.key_cmd import key_app
+from mburoja.cli.peer_cmd import peer_app
 from mburoja.cli.render import (
     console,
     err_console,
@@ -54,6 +56,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(collection_app, name="collection")
 app.add_typer(taxii_app, name="taxii")
+app.add_typer(key_app, name="key")
+app.add_typer(peer_app, name="peer")
 
 
 class Format(StrEnum):

@@ -227,3 +227,26 @@ clock = Table(
     Column("id", Integer, primary_key=True),
     Column("last_added", Text, nullable=False),
 )
+
+# -- federation (revision 0003) ---------------------------------------------------------------
+
+peers = Table(
+    "peers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    # the peer's TAXII 2.1 API root URL, and what it is: another Mburoja or any TAXII server
+    Column("api_root", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    # the organisation standing for the peer: its relation to us is what the policy uses
+    Column("org_id", Text, nullable=False),
+    # credentials are never stored: only the names of the environment variables holding them
+    Column("user", Text),
+    Column("secret_env", Text),
+    Column("push", Text, nullable=False),  # local collection aliases, space-separated
+    Column("pull", Text, nullable=False),  # remote collection ids, space-separated
+    Column("public_key", Text),  # base64 Ed25519 public key; objects it sends must verify
+    Column("must_sign", Boolean, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created", Text, nullable=False),
+)

@@ -20,7 +20,6 @@ from mburoja.policy import needs_inspection
 from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
 from mburoja.stix.observables import search_keys
 from mburoja.store import schema
-from mburoja.store.accounts import Accounts
 from mburoja.store.base import (
     BatchResult,
     Collection,
@@ -34,6 +33,7 @@ from mburoja.store.base import (
     StoredVersion,
 )
 from mburoja.store.engine import check_revision, create_store_engine, migrate
+from mburoja.store.peers import Peers
 from mburoja.store.search import run_search
 from mburoja.store.taxii import TaxiiStore
 from mburoja.store.versioning import Existing, classify
@@ -71,7 +71,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore(Accounts, TaxiiStore):
+class SqlStore(Peers, TaxiiStore):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 
     def __init__(self, url: str) -> None:

@@ -1,0 +1,1 @@
+"""Federation between Mburoja instances: signed provenance now; peers, push and pull later."""
