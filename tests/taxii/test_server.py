@@ -338,3 +338,39 @@ def test_a_background_post_that_fails_says_so_and_how_to_recover(
         0,
     )
     assert all("send it again" in f["message"] for f in status["failures"])
+
+
+def test_a_sender_may_speak_only_for_its_own_identities(world: World) -> None:
+    """A created_by_ref (or an identity id) of another organisation is rejected per object;
+    the sender's own identity, and identities no organisation here holds, land."""
+    own = indicator(created_by_ref=world.identities["client"])
+    spoofing = indicator(created_by_ref=world.identities["partner"])
+    foreign = indicator(created_by_ref="identity--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")
+    impostor = {
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": world.identities["same"],
+        "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z",
+        "name": "not really the home CERT",
+        "identity_class": "organization",
+    }
+    with world.client("client") as c:
+        status = c.post(
+            world.objects_url,
+            content=orjson.dumps({"objects": [own, spoofing, foreign, impostor]}),
+            headers={"Content-Type": TAXII_MEDIA},
+        ).json()
+    assert status["status"] == "complete"
+    assert {s["id"] for s in status["successes"]} == {own["id"], foreign["id"]}
+    failed = {f["id"]: f["message"] for f in status["failures"]}
+    assert set(failed) == {spoofing["id"], world.identities["same"]}
+    assert all("only speak for its own" in message for message in failed.values())
+    assert world.store.current(spoofing["id"]) is None
+    assert world.store.current(world.identities["same"]) is None
+
+
+def test_the_home_organisation_may_file_what_a_partner_created(world: World) -> None:
+    filed = indicator(created_by_ref=world.identities["partner"])
+    _load(world, [orjson.dumps(filed)])  # owner None: the home organisation, e.g. the CLI
+    assert world.store.current(filed["id"]) is not None

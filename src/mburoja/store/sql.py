@@ -222,12 +222,15 @@ class SqlStore(Peers, TaxiiStore):
             collection_id = (
                 self._collection_id(conn, provenance.collection) if provenance.collection else None
             )
+            spoofed: list[Reject] = []
+            if provenance.owner is not None:
+                objects, spoofed = self._unspoofed(conn, objects, provenance.owner)
             existing = self._existing(conn, {o.id for o in objects})
             plan = classify(objects, existing, date_added, provenance.owner)
             result.new, result.new_versions, result.unchanged = plan.counts()
-            store_rejects = list(rejects) + plan.rejects
-            result.rejected = len(plan.rejects)
-            result.rejects = plan.rejects
+            result.rejects = spoofed + plan.rejects
+            result.rejected = len(result.rejects)
+            store_rejects = list(rejects) + result.rejects
 
             if plan.inserts:
                 first_seq = self._reserve_seqs(conn, len(plan.inserts))
@@ -296,6 +299,42 @@ class SqlStore(Peers, TaxiiStore):
                     ],
                 )
         return result
+
+    def _unspoofed(
+        self, conn: Connection, objects: Sequence[PreparedObject], owner: str
+    ) -> tuple[list[PreparedObject], list[Reject]]:
+        """Objects another organisation sends may not speak for an identity it does not
+        own: neither name one of our organisations' or users' identities but its own in
+        ``created_by_ref``, nor be one. (The home organisation, custodian of everything in
+        the store, may file what partners created.)"""
+        rows = conn.exec_driver_sql(
+            "SELECT identity_id, id FROM orgs UNION ALL SELECT identity_id, org_id FROM users"
+        ).all()
+        holders = {identity: org for identity, org in rows}
+        kept: list[PreparedObject] = []
+        spoofed: list[Reject] = []
+        for obj in objects:
+            for field, identity in (("created_by_ref", obj.created_by), ("id", obj.id)):
+                holder = holders.get(identity) if identity else None
+                if holder is not None and holder != owner:
+                    spoofed.append(
+                        Reject(
+                            origin=obj.origin,
+                            index=obj.index,
+                            object_id=obj.id,
+                            field=field,
+                            reason=(
+                                f"{identity} is another organisation's identity; a sender may "
+                                "only speak for its own (use your organisation's identity, "
+                                "`mburoja org identity NAME`)"
+                            ),
+                            raw=obj.raw,
+                        )
+                    )
+                    break
+            else:
+                kept.append(obj)
+        return kept, spoofed
 
     def _existing(self, conn: Connection, ids: set[str]) -> dict[str, list[Existing]]:
         found: dict[str, list[Existing]] = {}
