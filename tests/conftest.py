@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,14 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def pg_schema_url() -> Iterator[str]:
     """A URL to a fresh, empty schema in the test PostgreSQL, dropped afterwards."""
+    with fresh_pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A URL to a fresh, empty schema in the test PostgreSQL, dropped on exit (for
+    fixtures of any scope)."""
     base = postgres_url()
     schema = f"mb_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -51,10 +60,12 @@ def pg_schema_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL at {base} is unreachable: {exc}")
         pytest.skip(f"PostgreSQL at {base} is unreachable")
     sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

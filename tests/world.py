@@ -5,15 +5,19 @@ collection ``shared`` every organisation may read and write; the app served on 1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import msgspec
+import orjson
 
 from mburoja.api.app import create_app
 from mburoja.config import Settings
+from mburoja.ingest.pipeline import Ingestor
+from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
 from tests.live import serve
 
@@ -54,6 +58,40 @@ class World:
     @property
     def objects_url(self) -> str:
         return f"/taxii2/api/collections/{self.collection_id}/objects/"
+
+    def load(
+        self,
+        objects: Iterable[dict[str, Any] | bytes],
+        owner: str | None = None,
+        collection: str = "shared",
+    ) -> None:
+        load(self.store, self.settings, objects, owner=owner, collection=collection)
+
+
+def load(
+    store: SqlStore,
+    settings: Settings,
+    objects: Iterable[dict[str, Any] | bytes],
+    *,
+    owner: str | None = None,
+    collection: str = "shared",
+) -> None:
+    """Ingest ``objects`` (dicts or exact bytes) through the real pipeline into
+    ``collection``, owned by ``owner`` (None: the home organisation); none may be rejected."""
+    items = (
+        RawObject(o if isinstance(o, bytes) else orjson.dumps(o), "test", i)
+        for i, o in enumerate(objects)
+    )
+    report = Ingestor(store, settings, workers=0).run(
+        items, source="test", collection=collection, owner=owner
+    )
+    assert report.rejected == 0, f"test objects rejected: {report.rejects[:3]}"
+
+
+def stored_count(store: SqlStore) -> tuple[int, int]:
+    """(objects, versions) in the whole store, read directly, not through the API."""
+    stats = store.stats()
+    return stats.objects, stats.versions
 
 
 def build_world(store: SqlStore, settings: Settings, *, anonymous: bool = True) -> World:

@@ -5,47 +5,19 @@ is checked through the store itself: its tables, ``authenticate`` and ``rights``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from mburoja.cli.main import app
 from mburoja.errors import Unauthenticated
 from mburoja.policy import ROLES, Caller
 from mburoja.stix.validate import errors, validate
 from mburoja.store import schema
-from mburoja.store.sql import SqlStore, open_store
-
-# Wide enough that no table folds a value across lines (a folded secret would hide from `in`).
-runner = CliRunner(env={"COLUMNS": "400"})
-
-
-@pytest.fixture
-def url(store_url: str, tmp_path: Path) -> str:
-    """A store URL whose schema and home organisation ``mburoja init`` has created."""
-    data_dir = str(tmp_path / "data")
-    result = runner.invoke(
-        app, ["--store-url", store_url, "--data-dir", data_dir, "init", "--org", "CERT Albania"]
-    )
-    assert result.exit_code == 0, result.output
-    return store_url
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[SqlStore]:
-    """The same store, opened directly, to check what the commands did."""
-    s = open_store(url)
-    yield s
-    s.close()
-
-
-def cli(url: str, *args: str) -> Result:
-    return runner.invoke(app, ["--store-url", url, *args])
+from mburoja.store.sql import SqlStore
+from tests.cli.helpers import cli, runner
 
 
 def ok(url: str, *args: str) -> Result:

@@ -5,40 +5,20 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from mburoja.cli.main import app
-from mburoja.store.sql import SqlStore, open_store
+from mburoja.store.sql import SqlStore
+from tests.cli.helpers import cli
 
-runner = CliRunner()
 KEY = base64.b64encode(os.urandom(32)).decode()
 ROOT = "https://sofia.cert.example/taxii2/api/"
 
 
-@pytest.fixture
-def url(store_url: str, tmp_path: Path) -> str:
-    data_dir = str(tmp_path / "data")
-    result = runner.invoke(
-        app, ["--store-url", store_url, "--data-dir", data_dir, "init", "--org", "tirana"]
-    )
-    assert result.exit_code == 0, result.output
-    assert cli(store_url, "collection", "add", "shared").exit_code == 0
-    return store_url
-
-
-@pytest.fixture
-def store(url: str) -> Iterator[SqlStore]:
-    s = open_store(url)
-    yield s
-    s.close()
-
-
-def cli(url: str, *args: str) -> Result:
-    return runner.invoke(app, ["--store-url", url, *args], env={"COLUMNS": "300"})
+@pytest.fixture(autouse=True)
+def shared(url: str) -> None:
+    """A local collection to push."""
+    assert cli(url, "collection", "add", "shared").exit_code == 0
 
 
 def test_add_list_show_remove(url: str, store: SqlStore) -> None:

@@ -26,27 +26,17 @@ from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
 from tests.factories import indicator
 from tests.live import serve
-from tests.world import TAXII_MEDIA, World, build_world, served, world_settings
+from tests.world import (
+    TAXII_MEDIA,
+    World,
+    build_world,
+    served,
+    stored_count,
+    world_settings,
+)
 
 JSON = dict[str, Any]
 LATER: Final = "2026-02-01T00:00:00.000Z"
-
-
-def load(world: World, objects: list[JSON], owner: str | None) -> None:
-    """Ingest ``objects`` into ``shared`` through the real pipeline, owned by ``owner``."""
-    report = Ingestor(world.store, world.settings, workers=0).run(
-        (RawObject(orjson.dumps(o), "test", i) for i, o in enumerate(objects)),
-        source="cross-org-test",
-        collection="shared",
-        owner=owner,
-    )
-    assert report.rejected == 0, f"test objects rejected: {report.rejects}"
-
-
-def stored_count(store: SqlStore) -> tuple[int, int]:
-    """(objects, versions) in the whole store, read directly, not through the API."""
-    stats = store.stats()
-    return stats.objects, stats.versions
 
 
 def post(client: httpx.Client, url: str, *objects: JSON) -> httpx.Response:
@@ -85,8 +75,8 @@ def scene(store: SqlStore, settings: Settings) -> Iterator[Scene]:
     with served(store, settings) as world:
         partner_obj = indicator("[domain-name:value = 'partner-only.test']", tlp="amber+strict")
         client_obj = indicator("[domain-name:value = 'client-only.test']", tlp="amber+strict")
-        load(world, [partner_obj], world.orgs["partner"])
-        load(world, [client_obj], world.orgs["client"])
+        world.load([partner_obj], world.orgs["partner"])
+        world.load([client_obj], world.orgs["client"])
         yield Scene(world, partner_obj, client_obj)
 
 
@@ -175,7 +165,7 @@ def test_delete_of_an_invisible_partner_object_is_404_and_changes_nothing(scene:
 
 def test_delete_of_a_visible_partner_object_is_403_and_the_object_stays(scene: Scene) -> None:
     green = indicator("[domain-name:value = 'partner-green.test']", tlp="green")
-    load(scene.world, [green], scene.world.orgs["partner"])
+    scene.world.load([green], scene.world.orgs["partner"])
     with scene.world.client("client") as client, scene.world.client("partner") as partner:
         assert read_object(scene, client, green["id"]), "client may see a GREEN object"
         body = assert_taxii_error(client.delete(scene.url(green["id"])), 403)

@@ -17,17 +17,14 @@ from typing import Any, Final
 
 import httpx
 import msgspec
-import orjson
 import pytest
 
 from mburoja.api.app import create_app
 from mburoja.config import Settings
-from mburoja.ingest.pipeline import Ingestor
-from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
 from tests.factories import indicator
 from tests.live import serve
-from tests.world import TAXII_MEDIA, World, served
+from tests.world import TAXII_MEDIA, World, served, stored_count
 
 JSON = dict[str, Any]
 OBJECTS: Final = 5
@@ -89,21 +86,6 @@ PAYLOADS: Final = [
 ]
 
 
-def load(world: World, objects: list[JSON], collection: str = "shared") -> None:
-    report = Ingestor(world.store, world.settings, workers=0).run(
-        (RawObject(orjson.dumps(o), "test", i) for i, o in enumerate(objects)),
-        source="injection-test",
-        collection=collection,
-    )
-    assert report.rejected == 0, f"test objects rejected: {report.rejects}"
-
-
-def stored_count(store: SqlStore) -> tuple[int, int]:
-    """(objects, versions) in the whole store, read directly, not through the API."""
-    stats = store.stats()
-    return stats.objects, stats.versions
-
-
 def assert_bad_request(response: httpx.Response, param: str) -> None:
     """A TAXII 400 whose title or description names ``param``."""
     assert response.status_code == 400, f"{param}: {response.status_code} {response.text[:300]}"
@@ -156,7 +138,7 @@ def scene(store: SqlStore, settings: Settings) -> Iterator[Scene]:
             indicator(f"[domain-name:value = 'injection-{i}.test']", tlp="green")
             for i in range(OBJECTS)
         ]
-        load(world, objects)
+        world.load(objects)
         yield Scene(world, [o["id"] for o in objects])
 
 
@@ -265,7 +247,9 @@ def test_a_next_for_another_collection_is_400(scene: Scene) -> None:
     world = scene.world
     world.store.ensure_collection("other", "Another collection")
     world.store.grant("other", "*", can_read=True, can_write=False)
-    load(world, [indicator(f"[domain-name:value = 'o{i}.test']") for i in range(3)], "other")
+    world.load(
+        [indicator(f"[domain-name:value = 'o{i}.test']") for i in range(3)], collection="other"
+    )
     other = world.objects_url.replace(world.collection_id, world.store.collection("other")[0])
     with world.client("client") as client:
         _ids, token = first_page(client, other)

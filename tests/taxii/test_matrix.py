@@ -27,15 +27,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import httpx
-import orjson
 import pytest
-import sqlalchemy as sa
 
 from mburoja.config import Settings, load_settings
-from mburoja.ingest.pipeline import Ingestor
-from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore, open_store
-from tests.conftest import postgres_url
+from tests.conftest import fresh_pg_schema
 from tests.factories import indicator
 from tests.policy.helpers import (
     TLP1_AMBER,
@@ -48,7 +44,7 @@ from tests.policy.helpers import (
     TLP2_GREEN,
     TLP2_RED,
 )
-from tests.world import TAXII_MEDIA, World, served
+from tests.world import TAXII_MEDIA, World, load, served
 
 JSON = dict[str, Any]
 
@@ -99,24 +95,6 @@ def domain(marking: str) -> str:
 # -- shared helpers --------------------------------------------------------------------------
 
 
-def load(
-    store: SqlStore,
-    settings: Settings,
-    objects: list[JSON],
-    *,
-    owner: str | None = None,
-    collection: str = "shared",
-) -> None:
-    """Ingest ``objects`` through the real pipeline into ``collection``, owned by ``owner``."""
-    report = Ingestor(store, settings, workers=0).run(
-        (RawObject(orjson.dumps(o), "test", i) for i, o in enumerate(objects)),
-        source="matrix-test",
-        collection=collection,
-        owner=owner,
-    )
-    assert report.rejected == 0, f"test objects rejected: {report.rejects}"
-
-
 def object_url(world: World, object_id: str) -> str:
     return f"{world.objects_url}{object_id}/"
 
@@ -161,22 +139,12 @@ def backend_store(backend: str, base: Path) -> Iterator[SqlStore]:
         finally:
             store.close()
         return
-    url = postgres_url()
-    schema = f"mb_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    try:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-        sep = "&" if "?" in url else "?"
-        store = open_store(f"{url}{sep}options=-csearch_path%3D{schema}", initialise=True)
+    with fresh_pg_schema() as url:
+        store = open_store(url, initialise=True)
         try:
             yield store
         finally:
             store.close()
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    finally:
-        admin.dispose()
 
 
 @dataclass

@@ -18,7 +18,6 @@ from taxii2client.v21 import Server, as_pages
 
 from mburoja.config import Settings
 from mburoja.ingest.bundle import read_stix
-from mburoja.ingest.pipeline import Ingestor
 from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
 from tests.conftest import STIX_EXAMPLES
@@ -50,16 +49,6 @@ def _example_objects(limit_files: int = 8) -> list[bytes]:
     return out
 
 
-def _load(world: World, objects: list[bytes], owner: str | None = None) -> None:
-    report = Ingestor(world.store, world.settings).run(
-        (RawObject(raw, "test", i) for i, raw in enumerate(objects)),
-        source="test",
-        collection="shared",
-        owner=owner,
-    )
-    assert report.rejected == 0, report.rejects[:3]
-
-
 def _taxii_server(world: World) -> Server:
     return Server(
         f"{world.url}/taxii2/",
@@ -71,7 +60,7 @@ def _taxii_server(world: World) -> Server:
 def test_taxii2_client_round_trip(world: World) -> None:
     examples = _example_objects()
     assert len(examples) > 50
-    _load(world, examples)
+    world.load(examples)
     server = _taxii_server(world)
     assert server.title == world.settings.taxii.title
     (api_root,) = server.api_roots
@@ -174,7 +163,7 @@ def test_status_of_another_organisation_is_not_found(world: World) -> None:
 
 
 def test_date_added_headers_bound_the_page(world: World) -> None:
-    _load(world, [orjson.dumps(indicator(f"[domain-name:value = 'h{i}.test']")) for i in range(5)])
+    world.load([orjson.dumps(indicator(f"[domain-name:value = 'h{i}.test']")) for i in range(5)])
     with world.client("same") as c:
         first = c.get(world.objects_url, params={"limit": 2})
         manifest = c.get(world.objects_url.replace("objects/", "manifest/"), params={"limit": 2})
@@ -302,7 +291,7 @@ def test_a_read_only_token_stays_read_only_next_to_a_writable_one(world: World) 
 def test_named_recipients_see_and_count_an_amber_strict_object(world: World) -> None:
     """Naming an identity shares the object with it at any level, in pages and in counts."""
     named = indicator(tlp="amber+strict", x_mburoja_recipients=[world.identities["client"]])
-    _load(world, [orjson.dumps(named)], owner=world.orgs["partner"])
+    world.load([orjson.dumps(named)], owner=world.orgs["partner"])
     for who, expected in (("client", 1), ("partner", 1), ("community", 0), ("stranger", 0)):
         with world.client(who) as c:
             ids = [o["id"] for o in c.get(world.objects_url).json().get("objects", [])]
@@ -372,5 +361,5 @@ def test_a_sender_may_speak_only_for_its_own_identities(world: World) -> None:
 
 def test_the_home_organisation_may_file_what_a_partner_created(world: World) -> None:
     filed = indicator(created_by_ref=world.identities["partner"])
-    _load(world, [orjson.dumps(filed)])  # owner None: the home organisation, e.g. the CLI
+    world.load([orjson.dumps(filed)])  # owner None: the home organisation, e.g. the CLI
     assert world.store.current(filed["id"]) is not None

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mburoja.cli.common import guard, opened, print_json
+from mburoja.cli.common import AsJson, guard, opened, print_json
 from mburoja.cli.render import console
 from mburoja.config import Settings
 from mburoja.errors import ConfigError, Conflict
@@ -45,8 +45,6 @@ collection_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _quoted(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import typer
@@ -57,3 +57,17 @@ def opened(ctx: typer.Context) -> Iterator[SqlStore]:
         yield store
     finally:
         store.close()
+
+
+#: The ``--json`` flag of listing and showing commands.
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def shown(value: Any) -> str:
+    """A value for a table cell, safe for rich (markup escaped): ``-`` for nothing, lists
+    and tuples joined with commas."""
+    if value is None or value == () or value == []:
+        return "-"
+    if isinstance(value, list | tuple):
+        return escape(", ".join(str(v) for v in value))
+    return escape(str(value))

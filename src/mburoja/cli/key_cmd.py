@@ -8,11 +8,9 @@ key is never printed.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from mburoja.cli.common import guard, print_json
+from mburoja.cli.common import AsJson, guard, print_json
 from mburoja.cli.render import console
 from mburoja.config import Settings
 from mburoja.federation.signing import init_key, key_id, key_path, load_key, public_key_text
@@ -22,8 +20,6 @@ key_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _describe(settings: Settings, public: str, ident: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mburoja.cli.common import guard, opened, print_json
+from mburoja.cli.common import AsJson, guard, opened, print_json, shown
 from mburoja.cli.render import console
 from mburoja.store.peers import PEER_KINDS, PEER_RELATIONS, Peer
 
@@ -17,16 +17,6 @@ peer_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-
-
-def _show(value: object) -> str:
-    if value is None or value == ():
-        return "-"
-    if isinstance(value, tuple):
-        return escape(" ".join(value))
-    return escape(str(value))
 
 
 @peer_app.command("add")
@@ -99,19 +89,19 @@ def peer_list(ctx: typer.Context, as_json: AsJson = False) -> None:
         table.add_column(column, overflow="fold")
     for peer in found:
         table.add_row(
-            _show(peer.name),
+            shown(peer.name),
             peer.kind,
             relations.get(peer.org_id, "?"),
-            _show(peer.api_root),
-            _show(peer.push),
-            _show(peer.pull),
+            shown(peer.api_root),
+            shown(peer.push),
+            shown(peer.pull),
             "yes" if peer.must_sign else "no",
         )
     console.print(table)
 
 
 @peer_app.command("show")
-def peer_show(
+def peershown(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The peer's name.")],
     as_json: AsJson = False,
@@ -126,7 +116,7 @@ def peer_show(
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for field in Peer.__struct_fields__:
-        table.add_row(field, _show(getattr(peer, field)))
+        table.add_row(field, shown(getattr(peer, field)))
     console.print(table)
 
 

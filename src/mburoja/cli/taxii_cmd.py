@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.common import AsJson, guard, print_json, shown, store_for
 from mburoja.cli.render import console, err_console, ingest_progress
 from mburoja.config import Settings
 from mburoja.errors import ConfigError
@@ -57,7 +57,6 @@ Token = Annotated[
 AllowPrivate = Annotated[
     bool, typer.Option(help="Allow private/loopback server addresses (a local test server).")
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def _client(
@@ -78,15 +77,6 @@ def _client(
         raise ConfigError("give either --user/--password or --token, not both")
     auth = (user, password) if user is not None and password is not None else None
     return TaxiiClient(settings.fetch, settings.limits.max_input_bytes, auth=auth, token=token)
-
-
-def _text(value: Any) -> str:
-    """A server-supplied value, shown safely (rich markup escaped)."""
-    if value is None:
-        return "-"
-    if isinstance(value, list):
-        return escape(", ".join(str(v) for v in value))
-    return escape(str(value))
 
 
 @taxii_app.command()
@@ -110,14 +100,14 @@ def discover(
 
 
 def discovery_table(found: dict[str, Any]) -> Table:
-    table = Table(title=f"TAXII server: {_text(found.get('title'))}", show_header=False)
+    table = Table(title=f"TAXII server: {shown(found.get('title'))}", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for field in ("description", "contact", "default"):
-        table.add_row(field, _text(found.get(field)))
+        table.add_row(field, shown(found.get(field)))
     roots = found.get("api_roots") or []
     for root in roots if isinstance(roots, list) else [roots]:
-        table.add_row("API root", _text(root))
+        table.add_row("API root", shown(root))
     return table
 
 
@@ -144,19 +134,19 @@ def collections(
 
 def collections_table(info: dict[str, Any], found: list[dict[str, Any]]) -> Table:
     title = (
-        f"{_text(info.get('title'))}: {len(found)} collections "
-        f"(max_content_length {_text(info.get('max_content_length'))})"
+        f"{shown(info.get('title'))}: {len(found)} collections "
+        f"(max_content_length {shown(info.get('max_content_length'))})"
     )
     table = Table(title=title)
     for col in ("id", "title", "read", "write", "media types"):
         table.add_column(col, overflow="fold")
     for c in found:
         table.add_row(
-            _text(c.get("id")),
-            _text(c.get("title")),
+            shown(c.get("id")),
+            shown(c.get("title")),
             "yes" if c.get("can_read") else "no",
             "yes" if c.get("can_write") else "no",
-            _text(c.get("media_types")),
+            shown(c.get("media_types")),
         )
     return table
 
