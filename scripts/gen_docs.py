@@ -63,7 +63,7 @@ def config_reference() -> str:
         f"| `data_dir` | `MBUROJA_DATA_DIR` | str | `{defaults.data_dir}` | "
         "where the embedded store and its files live |"
     )
-    for section in ("store", "limits", "fetch", "server", "auth", "policy", "taxii"):
+    for section in ("store", "limits", "fetch", "server", "auth", "policy", "taxii", "federation"):
         struct = getattr(defaults, section)
         doc = (type(struct).__doc__ or "").strip().replace("\n", " ")
         for field in msgspec.structs.fields(struct):

@@ -88,6 +88,27 @@ class TaxiiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status_keep_hours: int = 48
 
 
+class FederationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Pushing to and pulling from peers (see docs/federation.md)."""
+
+    #: run the push and pull workers inside `mburoja serve`
+    enabled: bool = True
+    #: how often a worker looks for work another process committed (in-process commits
+    #: wake it at once)
+    poll_s: float = 0.1
+    #: versions per pushed envelope, at most
+    batch_size: int = 500
+    #: bytes per pushed envelope, at most (the peer's own max_content_length also applies)
+    max_batch_bytes: int = 8 * 1024 * 1024
+    #: how long to wait for a peer's status resource to complete
+    status_timeout_s: float = 120.0
+    #: first retry delay after a transient error, doubled each time up to backoff_max_s
+    backoff_s: float = 0.5
+    backoff_max_s: float = 60.0
+    #: seconds between pulls of each peer collection
+    pull_every_s: float = 30.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "mburoja-data"
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
@@ -97,6 +118,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
     taxii: TaxiiSettings = msgspec.field(default_factory=TaxiiSettings)
+    federation: FederationSettings = msgspec.field(default_factory=FederationSettings)
 
     @property
     def store_url(self) -> str:
@@ -114,6 +136,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "auth": AuthSettings,
     "policy": PolicySettings,
     "taxii": TaxiiSettings,
+    "federation": FederationSettings,
 }
 
 

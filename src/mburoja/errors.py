@@ -85,7 +85,10 @@ class InputFormatError(IngestError, Terminal):
 
 
 class FetchError(IngestError):
-    """Fetching an http(s) URL failed."""
+    """Fetching an http(s) URL failed. ``status`` is the HTTP status of the answer, when
+    there was one."""
+
+    status: int | None = None
 
 
 class FetchRefused(FetchError, Terminal):

@@ -17,7 +17,7 @@ ROOT = "https://sofia.cert.example/taxii2/api/"
 
 @pytest.fixture(autouse=True)
 def shared(url: str) -> None:
-    """A local collection to push."""
+    """A collection (the same alias on both sides in these tests)."""
     assert cli(url, "collection", "add", "shared").exit_code == 0
 
 
@@ -51,7 +51,7 @@ def test_add_list_show_remove(url: str, store: SqlStore) -> None:
         ([], "public key"),  # a Mburoja peer must sign by default
         (["--public-key", "bm90IGEga2V5"], "32"),
         (["--public-key", "***"], "base64"),
-        (["--push", "nope", "--no-must-sign"], "collection add"),
+        (["--push", "two words", "--no-must-sign"], "not a collection id"),
     ],
 )
 def test_bad_peers_are_refused_with_how_to_fix(

@@ -31,6 +31,11 @@ from mburoja.errors import (
     NotFound,
     StoreUnavailable,
 )
+from mburoja.federation.metrics import CONTENT_TYPE as METRICS_TYPE
+from mburoja.federation.metrics import metrics_registry, render
+from mburoja.federation.relay import Annotator, Vetter
+from mburoja.federation.service import Federation
+from mburoja.federation.signing import InstanceKey
 from mburoja.policy import Caller, Policy
 from mburoja.stix.identifiers import is_identifier
 from mburoja.store.base import SearchResult, Stats
@@ -72,7 +77,18 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     """Build the ASGI app around an open store. Refuses (``ConfigError``) to start without
     a home organisation or with an empty or default instance secret."""
     policy = build_policy(settings, store)
-    taxii = TaxiiServer(store, settings, policy, CursorSigner(load_secret(settings)))
+    store.configure_policy(settings.policy)
+    key = InstanceKey(settings.data_dir)
+    taxii = TaxiiServer(
+        store,
+        settings,
+        policy,
+        CursorSigner(load_secret(settings)),
+        vet=Vetter(store, key),
+        annotate=Annotator(store, key),
+    )
+    federation = Federation(store, settings, key, policy) if settings.federation.enabled else None
+    registry = metrics_registry(store)
 
     def caller(request: Request) -> Caller:
         return caller_from_authorization(
@@ -139,6 +155,20 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         parts.append(b"]}")
         return Response(b"".join(parts), media_type="application/json")
 
+    def home_only(request: Request) -> Caller:
+        who = caller(request)
+        if who.org_id != policy.home_org:
+            raise Forbidden("federation state is shown to the home organisation's accounts only")
+        return who
+
+    def federation_state(request: Request) -> Response:
+        home_only(request)
+        return JSONResponse({"peers": store.federation_status()})
+
+    def metrics(request: Request) -> Response:
+        home_only(request)
+        return Response(render(registry), media_type=METRICS_TYPE)
+
     async def on_error(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/taxii2/") and isinstance(exc, HTTPException):
             # e.g. 405 from the router: TAXII clients get the TAXII error format
@@ -162,13 +192,21 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         Route("/api/stats", stats),
         Route("/api/search", search),
         Route("/api/objects/{object_id}", object_versions),
+        Route("/api/federation", federation_state),
+        Route("/metrics", metrics),
         *taxii.routes(),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        taxii.poster.close()
+        if federation is not None:
+            federation.start()
+        try:
+            yield
+        finally:
+            if federation is not None:
+                federation.stop()
+            taxii.poster.close()
 
     app = Starlette(
         routes=routes,

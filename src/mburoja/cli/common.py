@@ -46,7 +46,9 @@ def print_json(value: Any) -> None:
 
 def store_for(settings: Settings, *, initialise: bool = False) -> SqlStore:
     """The store the settings name; an unreachable or uninitialised one exits 1 with why."""
-    return guard(lambda: open_store(settings.store_url, initialise=initialise))
+    return guard(
+        lambda: open_store(settings.store_url, initialise=initialise, policy=settings.policy)
+    )
 
 
 @contextmanager

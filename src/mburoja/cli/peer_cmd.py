@@ -37,7 +37,7 @@ def peer_add(
         typer.Option(help="NAME of the environment variable holding its token or password."),
     ] = None,
     push: Annotated[
-        list[str] | None, typer.Option(help="A local collection to push to it (repeat).")
+        list[str] | None, typer.Option(help="A collection id on the peer to push to (repeat).")
     ] = None,
     pull: Annotated[
         list[str] | None, typer.Option(help="A remote collection id to pull (repeat).")
@@ -128,3 +128,117 @@ def peer_remove(
     with opened(ctx) as store:
         guard(lambda: store.remove_peer(name))
     console.print(f"removed peer {escape(repr(name))}")
+
+
+@peer_app.command("status")
+def peer_status(
+    ctx: typer.Context,
+    failures: Annotated[
+        bool, typer.Option("--failures", help="Also list what each peer refused, and why.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Per peer: outbox depth, lag, what was delivered, refused and rejected, last outcome."""
+    with opened(ctx) as store:
+        found = store.federation_status()
+        refused = (
+            {p.name: store.outbox_failures(store.get_peer(p.name).id) for p in found}
+            if failures
+            else {}
+        )
+    if as_json:
+        print_json({"peers": found, "failures": refused} if failures else {"peers": found})
+        return
+    table = Table(title="federation")
+    columns = ("peer", "outbox", "failed", "lag s", "delivered", "withheld", "refused")
+    for column in (*columns, "received", "rejected", "last success", "last error"):
+        table.add_column(column, overflow="fold")
+    for p in found:
+        table.add_row(
+            shown(p.name) + ("" if p.enabled else " (disabled)"),
+            f"{p.pending:,}",
+            f"{p.failed:,}",
+            f"{p.lag_s:.1f}",
+            f"{p.delivered:,}",
+            f"{p.withheld:,}",
+            f"{p.refused:,}",
+            f"{p.received:,}",
+            f"{p.rejected:,}",
+            shown(p.last_success),
+            shown(p.last_error),
+        )
+    console.print(table)
+    for name, rows in refused.items():
+        for object_id, version, reason in rows:
+            console.print(f"{escape(name)}: {object_id} {version}: {escape(reason)}")
+
+
+@peer_app.command("retry")
+def peer_retry(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The peer's name.")]
+) -> None:
+    """Send again everything the peer refused (after fixing the cause)."""
+    with opened(ctx) as store:
+        count = guard(lambda: store.outbox_retry(store.get_peer(name).id))
+    console.print(f"{count:,} refused version(s) queued again for {escape(repr(name))}")
+
+
+@peer_app.command("enable")
+def peer_enable(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The peer's name.")],
+    enabled: Annotated[
+        bool, typer.Option("--on/--off", help="Exchange with it, or pause (the outbox keeps).")
+    ] = True,
+) -> None:
+    """Pause or resume a peer; what it is owed meanwhile stays in its outbox."""
+    with opened(ctx) as store:
+        guard(lambda: store.set_peer_enabled(name, enabled))
+    console.print(f"peer {escape(repr(name))} {'enabled' if enabled else 'paused'}")
+
+
+@peer_app.command("sync")
+def peer_sync(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="The peer's name.")]
+) -> None:
+    """Push everything owed to the peer and pull its collections now, then stop (what the
+    server's workers do continuously)."""
+    from mburoja.api.app import build_policy
+    from mburoja.federation.pull import Puller
+    from mburoja.federation.push import Pusher
+    from mburoja.federation.relay import Vetter
+    from mburoja.federation.signing import InstanceKey
+
+    settings = ctx.obj
+    with opened(ctx) as store:
+        peer = guard(lambda: store.get_peer(name))
+        key = InstanceKey(settings.data_dir)
+        policy = guard(lambda: build_policy(settings, store))
+        settled = 0
+        if peer.push:
+            pusher = guard(lambda: Pusher(store, settings, peer, key.private, policy))
+            try:
+                while True:
+                    step = guard(pusher.run_once)
+                    if not step:
+                        break
+                    settled += step
+            finally:
+                pusher.close()
+        summaries = []
+        if peer.pull:
+            puller = guard(lambda: Puller(store, settings, peer, Vetter(store, key)))
+            try:
+                summaries = guard(puller.run_once)
+            finally:
+                puller.close()
+        status = next(p for p in store.federation_status() if p.name == peer.name)
+    console.print(
+        f"pushed: {settled:,} settled; {status.pending:,} still owed, {status.failed:,} refused"
+    )
+    for summary in summaries:
+        console.print(
+            f"pulled {summary.collection}: {summary.received:,} received, {summary.new:,} new, "
+            f"{summary.new_versions:,} new versions, {summary.unchanged:,} unchanged, "
+            f"{summary.rejected:,} rejected"
+        )

@@ -27,6 +27,7 @@ import hashlib
 import math
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -75,6 +76,23 @@ def init_key(data_dir: str | Path) -> tuple[Ed25519PrivateKey, bool]:
         if _write_new(path, key):
             return key, True
     return load_key(data_dir), False
+
+
+class InstanceKey:
+    """The instance's Ed25519 key, read (or created) the first time it is needed, so that a
+    server without peers never touches the key file."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+        self._key: Ed25519PrivateKey | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def private(self) -> Ed25519PrivateKey:
+        with self._lock:
+            if self._key is None:
+                self._key = load_or_create_key(self.data_dir)
+            return self._key
 
 
 def load_or_create_key(data_dir: str | Path) -> Ed25519PrivateKey:
@@ -288,8 +306,11 @@ _raw_list = msgspec.json.Decoder(list[msgspec.Raw])
 _signature = msgspec.json.Decoder(ObjectSignature)
 
 
-def with_signatures(objects: list[bytes], sigs: list[ObjectSignature]) -> bytes:
-    """A TAXII envelope of ``objects`` (their exact bytes, spliced in) with ``sigs`` beside.
+def with_signatures(
+    objects: list[bytes], sigs: list[ObjectSignature], extra: dict[str, bytes] | None = None
+) -> bytes:
+    """A TAXII envelope of ``objects`` (their exact bytes, spliced in) with ``sigs`` beside,
+    and ``extra`` envelope properties (already JSON) after them.
 
     Each object is checked to be one JSON object, so a bad item cannot break the envelope.
     """
@@ -306,6 +327,10 @@ def with_signatures(objects: list[bytes], sigs: list[ObjectSignature]) -> bytes:
             SIGNATURES_PROPERTY.encode("ascii"),
             b'":',
             msgspec.json.encode(sigs),
+            *(
+                b',"' + name.encode("ascii") + b'":' + value
+                for name, value in (extra or {}).items()
+            ),
             b"}",
         )
     )

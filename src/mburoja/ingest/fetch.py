@@ -92,13 +92,17 @@ def status_error(place: str, status: int, reason: str, detail: str = "") -> Fetc
     ``detail`` (the server's own explanation, if the caller read one) ends the message.
     """
     tail = f": {detail}" if detail else ""
+    error: FetchError
     if status >= 500:
-        return FetchTransient(f"{place}: server error HTTP {status} {reason}{tail}")
-    if status in _TRANSIENT_CLIENT_STATUSES:
-        return FetchTransient(f"{place}: HTTP {status} {reason}{tail}; retry later")
-    if status >= 400 or (300 <= status < 400 and status != 304):
-        return FetchError(f"{place}: HTTP {status} {reason}{tail}")
-    return None
+        error = FetchTransient(f"{place}: server error HTTP {status} {reason}{tail}")
+    elif status in _TRANSIENT_CLIENT_STATUSES:
+        error = FetchTransient(f"{place}: HTTP {status} {reason}{tail}; retry later")
+    elif status >= 400 or (300 <= status < 400 and status != 304):
+        error = FetchError(f"{place}: HTTP {status} {reason}{tail}")
+    else:
+        return None
+    error.status = status
+    return error
 
 
 def address_refusal(address: IPAddress) -> str | None:

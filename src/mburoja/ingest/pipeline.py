@@ -118,6 +118,7 @@ class Ingestor:
         actor: str = "cli",
         collection: str | None = None,
         owner: str | None = None,
+        relay: dict[str, Any] | None = None,
     ) -> IngestReport:
         """Ingest ``items``; returns the report once everything is committed. What is added
         belongs to organisation ``owner`` (None: the home organisation).
@@ -143,6 +144,7 @@ class Ingestor:
                     ingest_id=ingest_id,
                     collection=collection,
                     owner=owner,
+                    relay=relay,
                 ),
             )
             status = "ok"

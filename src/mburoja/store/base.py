@@ -8,7 +8,7 @@ lets one class speak both dialects; only a handful of statements differ.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -24,6 +24,8 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True):
     collection: str | None = None
     #: the organisation that owns what this batch adds (``orgs.id``); None: the home one.
     owner: str | None = None
+    #: where versions a peer sent come from, by ``outbox.relay_key(id, version)``
+    relay: dict[str, Any] | None = None
 
 
 class BatchResult(msgspec.Struct, kw_only=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -65,6 +66,16 @@ def _public_key(text: str) -> str:
     return text.strip()
 
 
+def instance_of(public_key: str | None, name: str) -> str:
+    """The instance name a peer goes by in provenance paths: its key id (what
+    ``federation.signing.key_id`` gives for the same key), or ``taxii:NAME`` for a peer
+    without a key."""
+    if not public_key:
+        return f"taxii:{name}"
+    raw = base64.b64decode(public_key)
+    return "ed25519:" + hashlib.sha256(raw).hexdigest()[:16]
+
+
 def _row(row: Any) -> Peer:
     values = dict(row)
     values["push"] = tuple(values["push"].split())
@@ -106,6 +117,12 @@ class Peers(Accounts):
                 f"{secret_env!r} is not an environment variable name: give the NAME of the "
                 "variable that holds the token or password, never the secret itself"
             )
+        for collection in (*push, *pull):
+            if not collection or any(c.isspace() for c in collection):
+                raise ConfigError(
+                    f"{collection!r} is not a collection id: give the id the peer lists "
+                    "under its API root's collections/ (no spaces)"
+                )
         key = _public_key(public_key) if public_key else None
         sign = kind == "mburoja" if must_sign is None else must_sign
         if sign and key is None:
@@ -113,7 +130,6 @@ class Peers(Accounts):
                 "a peer that must sign needs its public key (--public-key, from `mburoja key "
                 "show` on the peer), or pass --no-must-sign"
             )
-        self._check_collections(push)
         organisation = self._peer_org(org or name, relation)
         peer = Peer(
             id=str(uuid.uuid5(_NAMESPACE, name)),
@@ -153,22 +169,29 @@ class Peers(Accounts):
         return _row(row)
 
     def remove_peer(self, name: str) -> None:
+        """Remove a peer, with what it was still owed, its counters and its cursors."""
         t = schema.peers
         with self._write() as conn:
-            done = conn.execute(t.delete().where(t.c.name == name))
+            peer_id = conn.execute(select(t.c.id).where(t.c.name == name)).scalar()
+            if peer_id is None:
+                raise NotFound(f"no peer {name!r}: see `mburoja peer list`")
+            for table in (schema.outbox, schema.peer_state, schema.peer_cursors):
+                conn.execute(table.delete().where(table.c.peer_id == peer_id))
+            conn.execute(t.delete().where(t.c.id == peer_id))
+
+    def peer_by_org(self, org_id: str) -> Peer | None:
+        """The peer an organisation stands for, if any (a sync account's organisation)."""
+        t = schema.peers
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.org_id == org_id)).mappings().first()
+        return _row(row) if row is not None else None
+
+    def set_peer_enabled(self, name: str, enabled: bool) -> None:
+        t = schema.peers
+        with self._write() as conn:
+            done = conn.execute(t.update().where(t.c.name == name).values(enabled=enabled))
         if not done.rowcount:
             raise NotFound(f"no peer {name!r}: see `mburoja peer list`")
-
-    def _check_collections(self, aliases: Sequence[str]) -> None:
-        c = schema.collections
-        with self.engine.connect() as conn:
-            known = {a for (a,) in conn.execute(select(c.c.alias))}
-        missing = [a for a in aliases if a not in known]
-        if missing:
-            raise NotFound(
-                f"no local collection {', '.join(map(repr, missing))} to push: create it with "
-                "`mburoja collection add ALIAS`"
-            )
 
     def _peer_org(self, name: str, relation: str) -> str:
         o = schema.orgs

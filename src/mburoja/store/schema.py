@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -243,10 +244,63 @@ peers = Table(
     # credentials are never stored: only the names of the environment variables holding them
     Column("user", Text),
     Column("secret_env", Text),
-    Column("push", Text, nullable=False),  # local collection aliases, space-separated
+    Column("push", Text, nullable=False),  # remote collection ids, space-separated
     Column("pull", Text, nullable=False),  # remote collection ids, space-separated
     Column("public_key", Text),  # base64 Ed25519 public key; objects it sends must verify
     Column("must_sign", Boolean, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created", Text, nullable=False),
+)
+
+# -- federation (revision 0004) ---------------------------------------------------------------
+
+# What each peer is still owed: one row per (peer, stored version), written in the same
+# transaction as the version itself. A delivered row is deleted (and counted in peer_state); a
+# row the peer refused stays, ``failed``, with the peer's reason, until someone looks.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("peer_id", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("enqueued_at", Text, nullable=False),
+    Column("status", Text, nullable=False),  # pending or failed
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text),
+)
+Index("outbox_due", outbox.c.peer_id, outbox.c.status, outbox.c.seq)
+
+# Where a stored version came from when a peer sent it: the instance that first committed it
+# (its key id), the path of instances it travelled through with the time each received it
+# (JSON), and the origin's detached signature (JSON) to pass on unchanged.
+provenance = Table(
+    "provenance",
+    metadata,
+    Column("seq", BigInteger, primary_key=True),
+    Column("origin", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("signature", Text),
+)
+
+# Per-peer counters and the last outcome, for `mburoja peer status` and the metrics.
+peer_state = Table(
+    "peer_state",
+    metadata,
+    Column("peer_id", Text, primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False, server_default="0")
+        for name in ("delivered", "withheld", "refused", "received", "rejected")
+    ),
+    *(Column(name, Text) for name in ("last_success", "last_error", "last_error_at")),
+    Column("last_lag_s", Float),  # commit here to accepted there, for the last batch
+)
+
+# Where the pull of each peer collection stands; saved only after the page it follows has
+# been committed here.
+peer_cursors = Table(
+    "peer_cursors",
+    metadata,
+    Column("peer_id", Text, primary_key=True),
+    Column("collection", Text, primary_key=True),
+    Column("cursor", Text, nullable=False),  # JSON
+    Column("updated", Text, nullable=False),
 )

@@ -15,6 +15,7 @@ from typing import Any
 from msgspec.structs import astuple
 from sqlalchemy import Connection, func, select
 
+from mburoja.config import PolicySettings
 from mburoja.errors import NotFound
 from mburoja.policy import needs_inspection
 from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
@@ -33,6 +34,7 @@ from mburoja.store.base import (
     StoredVersion,
 )
 from mburoja.store.engine import check_revision, create_store_engine, migrate
+from mburoja.store.outbox import Outbox
 from mburoja.store.peers import Peers
 from mburoja.store.search import run_search
 from mburoja.store.taxii import TaxiiStore
@@ -71,7 +73,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore(Peers, TaxiiStore):
+class SqlStore(Peers, TaxiiStore, Outbox):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 
     def __init__(self, url: str) -> None:
@@ -82,6 +84,10 @@ class SqlStore(Peers, TaxiiStore):
         self._clock_lock = threading.Lock()
         self._last_added = datetime.min.replace(tzinfo=UTC)
         self._sql = self._statements()
+        self.policy_settings = PolicySettings()
+        self._policy_cache = None
+        self._listeners = []
+        self._listeners_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -213,6 +219,7 @@ class SqlStore(Peers, TaxiiStore):
         objects and versions with their observables and refs, record receipts and collection
         membership, and quarantine ``rejects`` — all in one transaction."""
         result = BatchResult()
+        owed = 0
         with self._write() as conn:
             if self.dialect == "postgresql":
                 # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: classification
@@ -266,6 +273,13 @@ class SqlStore(Peers, TaxiiStore):
                     conn.exec_driver_sql(self._sql["ref"], ref_rows)
                 if member_rows:
                     conn.exec_driver_sql(self._sql["member"], member_rows)
+                owed = self._enqueue(
+                    conn,
+                    [(seq, obj) for seq, (obj, _, _) in enumerate(plan.inserts, first_seq)],
+                    owner,
+                    provenance.relay,
+                    date_added,
+                )
             if plan.superseded:
                 conn.exec_driver_sql(self._sql["uncurrent"], [(s,) for s in plan.superseded])
             receipts = [
@@ -298,6 +312,8 @@ class SqlStore(Peers, TaxiiStore):
                         for r in store_rejects
                     ],
                 )
+        if owed:
+            self._notify()
         return result
 
     def _unspoofed(
@@ -618,10 +634,15 @@ def _quarantine_entry(row: Any) -> QuarantineEntry:
     )
 
 
-def open_store(url: str, *, initialise: bool = False) -> SqlStore:
+def open_store(
+    url: str, *, initialise: bool = False, policy: PolicySettings | None = None
+) -> SqlStore:
     """Open the store at ``url``; with ``initialise`` create or migrate its schema first,
-    otherwise refuse (with how to fix it) if the schema is missing or out of date."""
+    otherwise refuse (with how to fix it) if the schema is missing or out of date.
+    ``policy`` is what decides which peers are owed what is written."""
     store = SqlStore(url)
+    if policy is not None:
+        store.configure_policy(policy)
     if initialise:
         store.initialise()
     else:

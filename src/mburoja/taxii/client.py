@@ -32,7 +32,7 @@ from datetime import timedelta
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
 import httpx
@@ -74,6 +74,8 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
     date_added_first: str | None
     date_added_last: str | None
+    #: the whole answer, for what travels beside the objects (signatures, provenance)
+    envelope: bytes = b""
 
 
 class StatusDetail(msgspec.Struct, frozen=True):
@@ -222,6 +224,7 @@ class TaxiiClient:
             next=envelope.next or None,
             date_added_first=got.headers.get("x-taxii-date-added-first"),
             date_added_last=got.headers.get("x-taxii-date-added-last"),
+            envelope=got.content,
         )
 
     def status(self, api_root: str, status_id: str) -> Status:
@@ -415,6 +418,22 @@ class _Ask(msgspec.Struct, frozen=True):
     next: str | None = None
 
 
+class CursorStore(Protocol):
+    """Where pull cursors are kept: the cursor file, or the store for federation peers."""
+
+    def get(self, key: str) -> Cursor: ...
+    def save(self, key: str, cursor: Cursor) -> None: ...
+
+
+class PageVetter(Protocol):
+    """Turns a page's objects into what to ingest (refusing some as ``Reject``) and where
+    they came from (federation checks a peer's signatures here)."""
+
+    def __call__(
+        self, objects: list[bytes], envelope: bytes, origin: str
+    ) -> tuple[list[RawObject | Reject], dict[str, Any] | None]: ...
+
+
 def pull(
     client: TaxiiClient,
     store: Store,
@@ -424,14 +443,18 @@ def pull(
     *,
     into: str | None = None,
     limit: int = DEFAULT_PAGE_LIMIT,
-    cursors: CursorFile | None = None,
+    cursors: CursorStore | None = None,
     progress: ProgressFn | None = None,
     actor: str = "cli",
+    owner: str | None = None,
+    vet: PageVetter | None = None,
 ) -> PullSummary:
     """Pull what ``collection_id`` holds beyond the saved cursor into ``store``.
 
     Objects go to the local collection ``into`` (default: the remote collection's id) with
-    provenance ``taxii:<collection URL>``. Returns once the server has nothing more.
+    provenance ``taxii:<collection URL>``, owned by organisation ``owner`` (None: the home
+    one). Each page is committed before its cursor is saved. Returns once the server has
+    nothing more.
     """
     if limit < 1:
         raise ConfigError(f"page limit {limit} is not positive; give --limit 1 or more")
@@ -452,12 +475,20 @@ def pull(
     page = client.objects(api_root, collection_id, limit=limit, added_after=ask.added_after)
     while True:
         if page.objects:
-            items = (
-                RawObject(bytes(raw), f"{page.url} page {summary.pages + 1}", index)
-                for index, raw in enumerate(page.objects)
+            origin = f"{page.url} page {summary.pages + 1}"
+            relay = None
+            items: Iterable[RawObject | Reject] = (
+                RawObject(bytes(raw), origin, index) for index, raw in enumerate(page.objects)
             )
+            if vet is not None:
+                items, relay = vet([bytes(raw) for raw in page.objects], page.envelope, origin)
             report = Ingestor(store, settings, progress=tick).run(
-                items, source=source, actor=actor, collection=summary.collection
+                items,
+                source=source,
+                actor=actor,
+                collection=summary.collection,
+                owner=owner,
+                relay=relay,
             )
             summary.add(report)
             done_before = summary.received

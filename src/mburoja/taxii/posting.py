@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +24,7 @@ from mburoja.config import Settings
 from mburoja.ingest.pipeline import Ingestor, IngestReport
 from mburoja.policy import Caller
 from mburoja.stix import timestamps
-from mburoja.stix.model import RawObject
+from mburoja.stix.model import RawObject, Reject
 from mburoja.store.sql import SqlStore
 from mburoja.store.taxii import StatusRecord
 
@@ -36,6 +37,19 @@ class EnvelopeError(ValueError):
 
 class _Envelope(msgspec.Struct):
     objects: list[msgspec.Raw]
+
+
+class Vetted(msgspec.Struct, kw_only=True):
+    """What a vetting hook made of a peer's envelope: the items to ingest (objects refused
+    already as ``Reject``), where each came from, and the peer, to count what it sent."""
+
+    items: list[RawObject | Reject]
+    relay: dict[str, Any]
+    peer_id: str
+
+
+#: (caller, objects, envelope bytes, origin label) -> Vetted, or None for an ordinary client
+VetFn = Callable[[Caller, list[bytes], bytes, str], Vetted | None]
 
 
 class _Head(msgspec.Struct):
@@ -87,9 +101,10 @@ def _entry(raw: bytes, message: str | None = None) -> dict[str, Any]:
 class Poster:
     """Runs envelopes into the store and keeps their status resources."""
 
-    def __init__(self, store: SqlStore, settings: Settings) -> None:
+    def __init__(self, store: SqlStore, settings: Settings, vet: VetFn | None = None) -> None:
         self.store = store
         self.settings = settings
+        self.vet = vet
         self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taxii-post")
         self._lock = threading.Lock()
 
@@ -97,7 +112,12 @@ class Poster:
         self._background.shutdown(wait=True)
 
     def submit(
-        self, caller: Caller, collection_id: str, alias: str, objects: list[bytes]
+        self,
+        caller: Caller,
+        collection_id: str,
+        alias: str,
+        objects: list[bytes],
+        envelope: bytes = b"",
     ) -> StatusRecord:
         """Start processing; returns the status as it stands when the answer is sent."""
         status = StatusRecord(
@@ -111,16 +131,21 @@ class Poster:
         )
         self.store.status_save(status, keep_hours=self.settings.taxii.status_keep_hours)
         if len(objects) <= self.settings.taxii.background_after:
-            self._process(status, caller, alias, objects)
+            self._process(status, caller, alias, objects, envelope)
         else:
-            self._background.submit(self._process_logged, status, caller, alias, objects)
+            self._background.submit(self._process_logged, status, caller, alias, objects, envelope)
         return status
 
     def _process_logged(
-        self, status: StatusRecord, caller: Caller, alias: str, objects: list[bytes]
+        self,
+        status: StatusRecord,
+        caller: Caller,
+        alias: str,
+        objects: list[bytes],
+        envelope: bytes,
     ) -> None:
         try:
-            self._process(status, caller, alias, objects)
+            self._process(status, caller, alias, objects, envelope)
         except Exception:
             log.exception("TAXII POST %s failed", status.id)
             failures = [
@@ -138,9 +163,20 @@ class Poster:
             self.store.status_save(status)
 
     def _process(
-        self, status: StatusRecord, caller: Caller, alias: str, objects: list[bytes]
+        self,
+        status: StatusRecord,
+        caller: Caller,
+        alias: str,
+        objects: list[bytes],
+        envelope: bytes,
     ) -> None:
         origin = f"taxii POST {status.id}"
+        vetted = self.vet(caller, objects, envelope, origin) if self.vet else None
+        items = (
+            vetted.items
+            if vetted is not None
+            else [RawObject(raw, origin, i) for i, raw in enumerate(objects)]
+        )
 
         def committed(report: IngestReport) -> None:
             with self._lock:
@@ -153,11 +189,12 @@ class Poster:
 
         owner = None if caller.org_id == self._home() else caller.org_id
         report = Ingestor(self.store, self.settings, on_commit=committed, workers=0).run(
-            (RawObject(raw, origin, i) for i, raw in enumerate(objects)),
+            items,
             source=f"taxii:{caller.user_name or 'anonymous'}",
             actor=caller.user_name or "anonymous",
             collection=alias,
             owner=owner,
+            relay=vetted.relay if vetted is not None else None,
         )
         failed = {
             idx: f"{field}: {reason}" if field else reason
@@ -165,6 +202,8 @@ class Poster:
         }
         successes = [_entry(raw) for i, raw in enumerate(objects) if i not in failed]
         failures = [_entry(objects[i], message) for i, message in sorted(failed.items())]
+        if vetted is not None:
+            self.store.peer_count(vetted.peer_id, received=len(successes), rejected=len(failures))
         with self._lock:
             status.success_count = len(successes)
             status.failure_count = len(failures)

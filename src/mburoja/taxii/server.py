@@ -35,9 +35,12 @@ from mburoja.store.sql import SqlStore
 from mburoja.store.taxii import StatusRecord, TaxiiQuery, TaxiiRow
 from mburoja.taxii.auth import CHALLENGE, caller_from_authorization
 from mburoja.taxii.cursor import BadCursor, CursorSigner, scope_of
-from mburoja.taxii.posting import EnvelopeError, Poster, read_envelope
+from mburoja.taxii.posting import EnvelopeError, Poster, VetFn, read_envelope
 
 log = logging.getLogger(__name__)
+
+#: extra envelope properties (already JSON) for a page of (row, view) a peer pulls
+AnnotateFn = Callable[[list[tuple[TaxiiRow, bytes]]], dict[str, bytes]]
 
 MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -114,13 +117,21 @@ class TaxiiServer:
     """Request handlers over one store, policy and cursor signer."""
 
     def __init__(
-        self, store: SqlStore, settings: Settings, policy: Policy, signer: CursorSigner
+        self,
+        store: SqlStore,
+        settings: Settings,
+        policy: Policy,
+        signer: CursorSigner,
+        vet: VetFn | None = None,
+        annotate: AnnotateFn | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.policy = policy
         self.signer = signer
-        self.poster = Poster(store, settings)
+        self.poster = Poster(store, settings, vet)
+        # Adds signatures and provenance to pages a peer's sync account pulls.
+        self.annotate = annotate
         # Who a credential is, and what an organisation may do in a collection, are read
         # from the store at most every CACHE_S seconds per key: a client walking a large
         # collection sends the same header hundreds of times a minute. A revoked token or a
@@ -342,8 +353,10 @@ class TaxiiServer:
         return _json(_collection_body(cid, title, description, read, write))
 
     def get_objects(self, request: Request) -> Response:
-        visible, more, next_token = self._page(request, "objects", meta=False)
-        return self._objects_response(visible, more, next_token)
+        peer = self.annotate is not None and self._caller(request).role == "sync"
+        visible, more, next_token = self._page(request, "objects", meta=peer)
+        extra = self.annotate(visible) if peer and self.annotate and visible else None
+        return self._objects_response(visible, more, next_token, extra)
 
     def get_object(self, request: Request) -> Response:
         object_id = self._object_id(request)
@@ -353,13 +366,19 @@ class TaxiiServer:
         return self._objects_response(visible, more, next_token)
 
     def _objects_response(
-        self, visible: list[tuple[TaxiiRow, bytes]], more: bool, next_token: str | None
+        self,
+        visible: list[tuple[TaxiiRow, bytes]],
+        more: bool,
+        next_token: str | None,
+        extra: dict[str, bytes] | None = None,
     ) -> Response:
         parts = [self._envelope_head(more, next_token)]
         if visible:
             parts.append(b',"objects":[')
             parts.append(b",".join(view for _row, view in visible))
             parts.append(b"]")
+        for name, value in (extra or {}).items():
+            parts.append(b',"' + name.encode("ascii") + b'":' + value)
         parts.append(b"}")
         return Response(
             b"".join(parts), 200, headers=self._added_headers(visible), media_type=MEDIA_TYPE
@@ -441,7 +460,9 @@ class TaxiiServer:
             objects = read_envelope(bytes(body), self.settings.limits.max_objects_per_bundle)
         except EnvelopeError as exc:
             raise TaxiiError(422, "Unprocessable envelope", str(exc)) from exc
-        record = await run_in_threadpool(self.poster.submit, caller, cid, alias, objects)
+        record = await run_in_threadpool(
+            self.poster.submit, caller, cid, alias, objects, bytes(body)
+        )
         return _json(_status_body(record), 202)
 
     @staticmethod
