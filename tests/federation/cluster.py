@@ -74,12 +74,13 @@ class Instance:
 
     # -- the server process ----------------------------------------------------------------
 
+    program = str(Path(sys.executable).parent / "mburoja")
+
     def start(self, timeout_s: float = 30.0) -> None:
         env = {**os.environ, **self.env}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "mburoja"), "--data-dir", str(self.data_dir)]
-                + ["serve", "--port", str(self.port)],
+                [self.program, "--data-dir", str(self.data_dir), "serve", "--port", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
