@@ -17,10 +17,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import federation  # noqa: E402
 import ingest  # noqa: E402
 import taxii  # noqa: E402
 
-BENCHMARKS = {"ingest": ingest.main, "taxii": taxii.main}
+BENCHMARKS = {"ingest": ingest.main, "taxii": taxii.main, "federation": federation.main}
 
 
 def main() -> None:
@@ -36,6 +37,7 @@ def main() -> None:
     }
     out = HERE / "out"
     out.mkdir(exist_ok=True)
+    results["federation"]["steady"]["outbox"].pop("samples", None)
     (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print("\n| benchmark | figure | reference | ratio |")
     print("|---|---|---|---|")
@@ -56,6 +58,20 @@ def main() -> None:
         f"| TAXII page latency p50/p99 | first {first['p50_ms']}/{first['p99_ms']} ms, "
         f"page {t['deep_page']} {deep['p50_ms']}/{deep['p99_ms']} ms | | "
         f"{t['deep_over_first_p50']}x |"
+    )
+
+    f = results["federation"]
+    live, lat, box = f["steady"], f["steady"]["latency_ms"], f["steady"]["outbox"]
+    print(
+        f"| federation Tirana->hub->Sofia, {live['rate']:,}/s for {live['seconds']}s "
+        f"| p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms; "
+        f"{live['throughput_per_s']:,}/s; hub outbox max {box['hub_max']} "
+        f"| target p99 1,000 ms | {f['p99_over_target']}x |"
+    )
+    c, ref = f["catch_up"], f["reference_post"]
+    print(
+        f"| federation catch-up of {c['objects']:,} | {c['objects_per_s']:,}/s "
+        f"| plain TAXII POST {ref['objects_per_s']:,}/s | {f['catch_up_over_post']}x |"
     )
 
 
