@@ -132,9 +132,12 @@ class Poster:
         self.store.status_save(status, keep_hours=self.settings.taxii.status_keep_hours)
         if len(objects) <= self.settings.taxii.background_after:
             self._process(status, caller, alias, objects, envelope)
-        else:
-            self._background.submit(self._process_logged, status, caller, alias, objects, envelope)
-        return status
+            return status
+        # The answer shows the status as it is now: a copy, since the worker changes the
+        # record as batches commit while the answer is being written.
+        answer = msgspec.structs.replace(status)
+        self._background.submit(self._process_logged, status, caller, alias, objects, envelope)
+        return answer
 
     def _process_logged(
         self,
