@@ -88,6 +88,22 @@ class TaxiiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     status_keep_hours: int = 48
 
 
+class PeerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One peer in the settings file (``[[federation.peers]]``); see `mburoja peer add`."""
+
+    name: str
+    api_root: str
+    relation: str = "partner"
+    kind: str = "mburoja"
+    org: str | None = None
+    user: str | None = None
+    secret_env: str | None = None
+    push: list[str] = msgspec.field(default_factory=list)
+    pull: list[str] = msgspec.field(default_factory=list)
+    public_key: str | None = None
+    must_sign: bool | None = None
+
+
 class FederationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Pushing to and pulling from peers (see docs/federation.md)."""
 
@@ -107,6 +123,9 @@ class FederationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     backoff_max_s: float = 60.0
     #: seconds between pulls of each peer collection
     pull_every_s: float = 30.0
+    #: peers declared in the settings file, added or updated in the store at `serve`
+    #: (settings file only: ``[[federation.peers]]`` tables)
+    peers: list[PeerSettings] = msgspec.field(default_factory=list)
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -73,11 +73,31 @@ def build_policy(settings: Settings, store: SqlStore) -> Policy:
     )
 
 
+def apply_peer_settings(settings: Settings, store: SqlStore) -> None:
+    """Add or update the peers the settings file declares (others are left alone)."""
+    for peer in settings.federation.peers:
+        store.add_peer(
+            peer.name,
+            peer.api_root,
+            relation=peer.relation,
+            kind=peer.kind,
+            org=peer.org,
+            user=peer.user,
+            secret_env=peer.secret_env,
+            push=peer.push,
+            pull=peer.pull,
+            public_key=peer.public_key,
+            must_sign=peer.must_sign,
+            replace=True,
+        )
+
+
 def create_app(settings: Settings, store: SqlStore) -> Starlette:
     """Build the ASGI app around an open store. Refuses (``ConfigError``) to start without
     a home organisation or with an empty or default instance secret."""
     policy = build_policy(settings, store)
     store.configure_policy(settings.policy)
+    apply_peer_settings(settings, store)
     key = InstanceKey(settings.data_dir)
     taxii = TaxiiServer(
         store,

@@ -102,9 +102,11 @@ class Peers(Accounts):
         pull: Sequence[str] = (),
         public_key: str | None = None,
         must_sign: bool | None = None,
+        replace: bool = False,
     ) -> Peer:
         """Add a peer. ``org`` names the organisation standing for it (created with
-        ``relation`` when absent); ``must_sign`` defaults to true for a Mburoja peer."""
+        ``relation`` when absent); ``must_sign`` defaults to true for a Mburoja peer.
+        ``replace`` updates a peer of that name instead of refusing (settings do this)."""
         if kind not in PEER_KINDS:
             raise ConfigError(f"a peer's kind is one of {', '.join(PEER_KINDS)}")
         if relation not in PEER_RELATIONS:
@@ -148,12 +150,17 @@ class Peers(Accounts):
         )
         t = schema.peers
         with self._write() as conn:
-            if conn.execute(select(t.c.id).where(t.c.name == peer.name)).first():
-                raise Conflict(f"a peer named {peer.name!r} exists already")
             values = msgspec.structs.asdict(peer)
             values["push"], values["pull"] = " ".join(peer.push), " ".join(peer.pull)
-            conn.execute(t.insert().values(**values))
-        return peer
+            if conn.execute(select(t.c.id).where(t.c.name == peer.name)).first():
+                if not replace:
+                    raise Conflict(f"a peer named {peer.name!r} exists already")
+                # the same id: what it is owed, its counters and cursors stay
+                del values["id"], values["created"], values["enabled"]
+                conn.execute(t.update().where(t.c.name == peer.name).values(**values))
+            else:
+                conn.execute(t.insert().values(**values))
+        return self.get_peer(peer.name)
 
     def peers(self) -> list[Peer]:
         with self.engine.connect() as conn:
