@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mburoja.federation.signing import ObjectSignature, parse_public_key, verify
 from tests.factories import indicator
 from tests.federation.cluster import MEDIA, SHARED_ID, Instance, know, link, wait_for
-from tests.taxii.medallion import add_objects, running_medallion, served_objects
+from tests.taxii.medallion import Medallion, add_objects, running_medallion, served_objects
 
 Cluster = tuple[Instance, Instance, Instance]
 WAIT_S = 60.0
@@ -246,23 +246,28 @@ def collection_ids(instance: Instance, alias: str) -> set[str]:
     return {oid for (oid,) in rows}
 
 
+def add_medallion_peer(instance: Instance, server: Medallion, **collections: list[str]) -> None:
+    """Medallion as a plain TAXII peer of ``instance``: HTTP Basic, nothing signed."""
+    with instance.store() as store:
+        store.add_peer(
+            "medallion",
+            server.api_root_url,
+            relation="partner",
+            kind="taxii",
+            user=server.user,
+            secret_env="MEDALLION_PASSWORD",
+            must_sign=False,
+            **collections,
+        )
+
+
 def test_a_plain_medallion_peer_without_signatures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     preloaded = [indicator(f"[domain-name:value = 'medallion-{i}.example']") for i in range(3)]
     with running_medallion(preloaded, workdir=tmp_path) as server:
         t = Instance(tmp_path, "tirana")
-        with t.store() as store:
-            store.add_peer(
-                "medallion",
-                server.api_root_url,
-                relation="partner",
-                kind="taxii",
-                user=server.user,
-                secret_env="MEDALLION_PASSWORD",
-                push=[server.collection_id],
-                must_sign=False,
-            )
+        add_medallion_peer(t, server, push=[server.collection_id])
         t.env["MEDALLION_PASSWORD"] = server.password
         t.start()
         try:
@@ -293,17 +298,7 @@ def test_a_plain_medallion_peer_without_signatures(
         # Another instance pulls the collection from medallion: unsigned, and accepted since
         # this peer need not sign.
         puller = Instance(tmp_path, "puller")
-        with puller.store() as store:
-            store.add_peer(
-                "medallion",
-                server.api_root_url,
-                relation="partner",
-                kind="taxii",
-                user=server.user,
-                secret_env="MEDALLION_PASSWORD",
-                pull=[server.collection_id],
-                must_sign=False,
-            )
+        add_medallion_peer(puller, server, pull=[server.collection_id])
         monkeypatch.setenv("MEDALLION_PASSWORD", server.password)
         first = pulled(puller.cli("peer", "sync", "medallion"))
         everything = {o["id"] for o in preloaded} | wanted

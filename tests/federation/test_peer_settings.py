@@ -3,6 +3,7 @@ starts; what an updated peer is owed stays."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,23 +28,26 @@ def _settings(tmp_path: Path, body: str) -> object:
     return settings
 
 
-def test_settings_peers_are_added_then_updated_keeping_their_outbox(
-    tmp_path: Path, store: SqlStore
-) -> None:
-    store.create_org("tirana", "home")
-    key = public_key_text(Ed25519PrivateKey.generate())
-    first = _settings(
-        tmp_path,
-        f"""
+def _sofia(key: str, push: list[str], pull: list[str] | None = None) -> str:
+    """A settings file declaring sofia, a client we push to."""
+    return f"""
 [[federation.peers]]
 name = "sofia"
 api_root = "https://sofia.example/taxii2/api/"
 relation = "client"
 secret_env = "SOFIA_TOKEN"
-push = ["c1"]
+push = {json.dumps(push)}
+pull = {json.dumps(pull or [])}
 public_key = "{key}"
-""",
-    )
+"""
+
+
+def test_settings_peers_are_added_then_updated_keeping_their_outbox(
+    tmp_path: Path, store: SqlStore
+) -> None:
+    store.create_org("tirana", "home")
+    key = public_key_text(Ed25519PrivateKey.generate())
+    first = _settings(tmp_path, _sofia(key, push=["c1"]))
     create_app(first, store)  # type: ignore[arg-type]
     peer = store.get_peer("sofia")
     assert (peer.push, peer.secret_env, peer.must_sign) == (("c1",), "SOFIA_TOKEN", True)
@@ -54,19 +58,7 @@ public_key = "{key}"
     )
     assert len(store.outbox_next(peer.id, 10)) == 1
 
-    second = _settings(
-        tmp_path,
-        f"""
-[[federation.peers]]
-name = "sofia"
-api_root = "https://sofia.example/taxii2/api/"
-relation = "client"
-secret_env = "SOFIA_TOKEN"
-push = ["c1", "c2"]
-pull = ["c3"]
-public_key = "{key}"
-""",
-    )
+    second = _settings(tmp_path, _sofia(key, push=["c1", "c2"], pull=["c3"]))
     create_app(second, store)  # type: ignore[arg-type]
     updated = store.get_peer("sofia")
     assert updated.id == peer.id and (updated.push, updated.pull) == (("c1", "c2"), ("c3",))

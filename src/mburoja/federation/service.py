@@ -17,6 +17,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from mburoja.config import Settings
 from mburoja.federation.pull import Puller
@@ -30,6 +31,7 @@ from mburoja.store.sql import SqlStore
 log = logging.getLogger(__name__)
 
 _SUPERVISE_S = 2.0
+_W = TypeVar("_W", Pusher, Puller)
 _REFUSED_MIN_S = 5.0
 
 
@@ -100,51 +102,67 @@ class Federation:
     def _push_loop(self, peer: Peer, stop: threading.Event) -> None:
         wake = threading.Event()
         forget = self.store.on_enqueue(wake.set)
-        pusher: Pusher | None = None
-        failures = 0
+
+        def idle() -> None:
+            wake.wait(self.settings.federation.poll_s)
+            wake.clear()
+
         try:
-            while not stop.is_set() and not self._stop.is_set():
-                try:
-                    if pusher is None:
-                        pusher = Pusher(
-                            self.store, self.settings, peer, self.key.private, self.policy
-                        )
-                    settled = pusher.run_once()
-                    if failures:
-                        self.store.peer_error(peer.id, None)
-                        failures = 0
-                    if settled:
-                        continue
-                    wake.wait(self.settings.federation.poll_s)
-                    wake.clear()
-                except Exception as exc:
-                    failures += 1
-                    self._failed(peer, "push", exc, failures, stop)
+            self._run(
+                peer,
+                "push",
+                stop,
+                lambda: Pusher(self.store, self.settings, peer, self.key.private, self.policy),
+                lambda pusher: pusher.run_once() > 0,  # busy: go again at once
+                idle,
+            )
         finally:
             forget()
-            if pusher is not None:
-                pusher.close()
 
     def _pull_loop(self, peer: Peer, stop: threading.Event) -> None:
-        puller: Puller | None = None
+        def pull(puller: Puller) -> bool:
+            puller.run_once()
+            return False  # caught up: wait for the next round
+
+        self._run(
+            peer,
+            "pull",
+            stop,
+            lambda: Puller(self.store, self.settings, peer, Vetter(self.store, self.key)),
+            pull,
+            lambda: stop.wait(self.settings.federation.pull_every_s),
+        )
+
+    def _run(
+        self,
+        peer: Peer,
+        what: str,
+        stop: threading.Event,
+        make: Callable[[], _W],
+        step: Callable[[_W], bool],
+        idle: Callable[[], object],
+    ) -> None:
+        """Run ``step`` on a worker made by ``make`` until stopped: again at once while it
+        is busy, after ``idle`` otherwise; errors are recorded and retried with backoff."""
+        worker: _W | None = None
         failures = 0
         try:
             while not stop.is_set() and not self._stop.is_set():
                 try:
-                    if puller is None:
-                        vetter = Vetter(self.store, self.key)
-                        puller = Puller(self.store, self.settings, peer, vetter)
-                    puller.run_once()
+                    if worker is None:
+                        worker = make()
+                    busy = step(worker)
                     if failures:
                         self.store.peer_error(peer.id, None)
                         failures = 0
-                    stop.wait(self.settings.federation.pull_every_s)
+                    if not busy:
+                        idle()
                 except Exception as exc:
                     failures += 1
-                    self._failed(peer, "pull", exc, failures, stop)
+                    self._failed(peer, what, exc, failures, stop)
         finally:
-            if puller is not None:
-                puller.close()
+            if worker is not None:
+                worker.close()
 
     def _failed(
         self, peer: Peer, what: str, exc: Exception, failures: int, stop: threading.Event
