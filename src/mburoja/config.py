@@ -128,6 +128,30 @@ class FederationSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     peers: list[PeerSettings] = msgspec.field(default_factory=list)
 
 
+class DetectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Matching telemetry against the active indicators (see docs/detection.md)."""
+
+    #: indicators with a confidence below this are left out of the active index
+    confidence_floor: int = 0
+    #: sightings aggregate the hits of one indicator per window of this many seconds
+    window_s: int = 3600
+    #: TLP level of the sightings and observed-data Mburoja makes
+    sighting_tlp: str = "amber"
+    #: records per micro-batch, at most
+    batch_size: int = 10_000
+    #: a micro-batch is matched after this many seconds even when not full (streaming input)
+    batch_s: float = 1.0
+    #: "columnar" (DuckDB) or "reference" (pure Python, low memory)
+    matcher: str = "columnar"
+    #: seconds between looks at the store for indicator changes while matching a stream
+    refresh_s: float = 5.0
+    #: DuckDB threads and memory of the columnar matcher
+    threads: int = 2
+    memory_limit: str = "768MB"
+    #: how long a candidate record of a multi-observation pattern waits for the others
+    evaluate_window_s: float = 3600.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "mburoja-data"
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
@@ -138,6 +162,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
     taxii: TaxiiSettings = msgspec.field(default_factory=TaxiiSettings)
     federation: FederationSettings = msgspec.field(default_factory=FederationSettings)
+    detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
 
     @property
     def store_url(self) -> str:
@@ -156,6 +181,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "policy": PolicySettings,
     "taxii": TaxiiSettings,
     "federation": FederationSettings,
+    "detect": DetectSettings,
 }
 
 

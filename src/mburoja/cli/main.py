@@ -18,7 +18,9 @@ import typer
 
 from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
 from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.export_cmd import export_app
 from mburoja.cli.key_cmd import key_app
+from mburoja.cli.match_cmd import match
 from mburoja.cli.peer_cmd import peer_app
 from mburoja.cli.render import (
     console,
@@ -58,6 +60,8 @@ app.add_typer(collection_app, name="collection")
 app.add_typer(taxii_app, name="taxii")
 app.add_typer(key_app, name="key")
 app.add_typer(peer_app, name="peer")
+app.command()(match)
+app.add_typer(export_app, name="export")
 
 
 class Format(StrEnum):

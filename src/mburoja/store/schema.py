@@ -304,3 +304,18 @@ peer_cursors = Table(
     Column("cursor", Text, nullable=False),  # JSON
     Column("updated", Text, nullable=False),
 )
+
+# -- detection (revision 0005) ---------------------------------------------------------------
+
+# One row per (indicator, telemetry record) that hit it; sightings aggregate them by window.
+sighting_hits = Table(
+    "sighting_hits",
+    metadata,
+    Column("indicator_id", Text, primary_key=True),
+    Column("rid", Text, primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("value", Text, nullable=False),
+)
+Index("sighting_hits_window", sighting_hits.c.indicator_id, sighting_hits.c.window_start)
