@@ -30,14 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+CONNECTION = ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto"]
 DNS_FIELDS = [
-    "ts",
-    "uid",
-    "id.orig_h",
-    "id.orig_p",
-    "id.resp_h",
-    "id.resp_p",
-    "proto",
+    *CONNECTION,
     "trans_id",
     "rtt",
     "query",
@@ -57,13 +52,7 @@ DNS_FIELDS = [
     "rejected",
 ]
 CONN_FIELDS = [
-    "ts",
-    "uid",
-    "id.orig_h",
-    "id.orig_p",
-    "id.resp_h",
-    "id.resp_p",
-    "proto",
+    *CONNECTION,
     "service",
     "duration",
     "orig_bytes",

@@ -24,13 +24,23 @@ STIX_EXAMPLES = DATA / "stix-examples"
 MISP_EXAMPLES = DATA / "misp-examples"
 
 
-def postgres_url() -> str:
-    url = os.environ.get("MBUROJA_TEST_POSTGRES_URL", "")
+def service_url(variable: str, what: str) -> str:
+    """The URL of a real service the tests need: skipped when not set, unless
+    ``MBUROJA_REQUIRE_SERVICES`` says a skip would hide a failure (CI)."""
+    url = os.environ.get(variable, "")
     if not url:
         if os.environ.get("MBUROJA_REQUIRE_SERVICES"):
-            pytest.fail("MBUROJA_REQUIRE_SERVICES is set but MBUROJA_TEST_POSTGRES_URL is not")
-        pytest.skip("set MBUROJA_TEST_POSTGRES_URL to run the PostgreSQL tests")
+            pytest.fail(f"MBUROJA_REQUIRE_SERVICES is set but {variable} is not")
+        pytest.skip(f"set {variable} to run the {what} tests")
     return url
+
+
+def postgres_url() -> str:
+    return service_url("MBUROJA_TEST_POSTGRES_URL", "PostgreSQL")
+
+
+def nats_url() -> str:
+    return service_url("MBUROJA_TEST_NATS_URL", "NATS JetStream")
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from mburoja.detect.pipeline import Detector, Outcome
 from mburoja.detect.stream import IndexAnnouncer, StreamOptions, run_stream, stream_name
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
+from tests.conftest import nats_url
 from tests.factories import indicator, raw
 
 T = TypeVar("T")
@@ -45,15 +46,6 @@ MBUROJA = str(Path(sys.executable).parent / "mburoja")
 
 
 # -- the server ------------------------------------------------------------------------------
-
-
-def nats_url() -> str:
-    url = os.environ.get("MBUROJA_TEST_NATS_URL", "")
-    if not url:
-        if os.environ.get("MBUROJA_REQUIRE_SERVICES"):
-            pytest.fail("MBUROJA_REQUIRE_SERVICES is set but MBUROJA_TEST_NATS_URL is not")
-        pytest.skip("set MBUROJA_TEST_NATS_URL to run the NATS JetStream tests")
-    return url
 
 
 async def quiet(exc: Exception) -> None:

@@ -22,10 +22,8 @@ from datetime import datetime
 from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
-
 from mburoja.detect.model import VALUE_KINDS, Field, LogSpec, Record, line_id, values_of
-from mburoja.detect.readers.source import IDLE, Line
+from mburoja.detect.readers.source import Line, content, json_object
 from mburoja.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -203,21 +201,13 @@ def parse_jsonl(
 ) -> Iterator[Record | None]:
     """Records of JSON Lines telemetry; ``None`` marks an idle followed source."""
     shape = _Shape(spec, ts_field, id_field, stats)
-    for source, number, raw in lines:
-        if not raw.strip():
-            if number == IDLE:
-                yield None
-            else:
-                stats.lines += 1
+    for line in content(lines, stats):
+        if line is None:
+            yield None
             continue
-        stats.lines += 1
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            stats.add_bad(source, number, f"not JSON: {err}")
-            continue
-        if not isinstance(obj, dict):
-            stats.add_bad(source, number, "not a JSON object")
+        source, number, raw = line
+        obj = json_object(line, stats)
+        if obj is None:
             continue
         record = shape.record(source, number, raw, partial(json_get, obj))
         if record is not None:
@@ -237,14 +227,11 @@ def parse_csv(
     shape = _Shape(spec, ts_field, id_field, stats)
     header: list[str] = []
     current = None
-    for source, number, raw in lines:
-        if not raw.strip():
-            if number == IDLE:
-                yield None
-            else:
-                stats.lines += 1
+    for line in content(lines, stats):
+        if line is None:
+            yield None
             continue
-        stats.lines += 1
+        source, number, raw = line
         try:
             text = raw.decode()
         except UnicodeDecodeError as err:

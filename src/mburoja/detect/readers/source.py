@@ -27,8 +27,13 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+if TYPE_CHECKING:
+    from mburoja.detect.readers import ReadStats
 
 Line = tuple[str, int, bytes]
 
@@ -185,3 +190,31 @@ def _wait_open(path: str, poll_s: float, stop: threading.Event) -> io.FileIO | N
         except FileNotFoundError:
             stop.wait(poll_s)
     return None
+
+
+def content(lines: Iterable[Line], stats: ReadStats) -> Iterator[Line | None]:
+    """The lines that carry something, each counted in ``stats.lines``; blank lines are
+    counted and dropped, and an idle marker comes out as ``None`` (hand on what you have)."""
+    for line in lines:
+        if not line[2].strip():
+            if line[1] == IDLE:
+                yield None
+            else:
+                stats.lines += 1
+            continue
+        stats.lines += 1
+        yield line
+
+
+def json_object(line: Line, stats: ReadStats) -> dict[str, Any] | None:
+    """One line as a JSON object, or None after counting it as bad (with why)."""
+    source, number, raw = line
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        stats.add_bad(source, number, f"not JSON: {err}")
+        return None
+    if not isinstance(obj, dict):
+        stats.add_bad(source, number, "not a JSON object")
+        return None
+    return obj

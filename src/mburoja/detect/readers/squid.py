@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from mburoja.detect.model import LOGS, Record, line_id, values_of
-from mburoja.detect.readers.source import IDLE, Line
+from mburoja.detect.readers.source import Line, content
 
 if TYPE_CHECKING:
     from mburoja.detect.readers import ReadStats
@@ -55,14 +55,11 @@ def url_host(url: str) -> str | None:
 
 def parse(lines: Iterable[Line], stats: ReadStats) -> Iterator[Record | None]:
     """Records of access.log lines; ``None`` marks an idle followed source."""
-    for source, number, raw in lines:
-        if not raw.strip():
-            if number == IDLE:
-                yield None
-            else:
-                stats.lines += 1
+    for line in content(lines, stats):
+        if line is None:
+            yield None
             continue
-        stats.lines += 1
+        source, number, raw = line
         parts = raw.decode("utf-8", "replace").split()
         if len(parts) != _WIDTH:
             stats.add_bad(source, number, f"expected {_WIDTH} fields, got {len(parts)}")

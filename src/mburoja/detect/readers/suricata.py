@@ -14,11 +14,9 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from mburoja.detect.model import LOGS, Record, record_id, values_of
 from mburoja.detect.readers.generic import iso_epoch, nested_get
-from mburoja.detect.readers.source import IDLE, Line
+from mburoja.detect.readers.source import Line, content, json_object
 
 if TYPE_CHECKING:
     from mburoja.detect.readers import ReadStats
@@ -33,21 +31,13 @@ _SPECS = {
 
 def parse(lines: Iterable[Line], stats: ReadStats) -> Iterator[Record | None]:
     """Records of EVE lines; ``None`` marks an idle followed source."""
-    for source, number, raw in lines:
-        if not raw.strip():
-            if number == IDLE:
-                yield None
-            else:
-                stats.lines += 1
+    for line in content(lines, stats):
+        if line is None:
+            yield None
             continue
-        stats.lines += 1
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
-            stats.add_bad(source, number, f"not JSON: {err}")
-            continue
-        if not isinstance(event, dict):
-            stats.add_bad(source, number, "not a JSON object")
+        source, number, raw = line
+        event = json_object(line, stats)
+        if event is None:
             continue
         kind = event.get("event_type")
         if not isinstance(kind, str):

@@ -24,11 +24,9 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
-
 from mburoja.detect.model import LOGS, LogSpec, Record, record_id, values_of
 from mburoja.detect.readers.generic import epoch
-from mburoja.detect.readers.source import IDLE, Line
+from mburoja.detect.readers.source import Line, content, json_object
 
 if TYPE_CHECKING:
     from mburoja.detect.readers import ReadStats
@@ -152,14 +150,11 @@ def parse(lines: Iterable[Line], stats: ReadStats, *, log: str | None) -> Iterat
     fields: tuple[tuple[str, int, bool], ...] = ()
     uid_at: tuple[int, ...] = ()
     url_at: tuple[int, int] | None = None
-    for source, number, raw in lines:
-        if not raw:
-            if number == IDLE:
-                yield None
-            else:
-                stats.lines += 1
+    for line in content(lines, stats):
+        if line is None:
+            yield None
             continue
-        stats.lines += 1
+        source, number, raw = line
         if source != current:
             current, header, plan = source, _Header(log), None
         first = raw[0]
@@ -263,13 +258,8 @@ def parse(lines: Iterable[Line], stats: ReadStats, *, log: str | None) -> Iterat
 def _json_record(
     source: str, number: int, raw: bytes, stats: ReadStats, log: str | None
 ) -> Record | None:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        stats.add_bad(source, number, f"not JSON: {err}")
-        return None
-    if not isinstance(obj, dict):
-        stats.add_bad(source, number, "not a JSON object")
+    obj = json_object((source, number, raw), stats)
+    if obj is None:
         return None
     path = obj.get("_path") or log
     if not isinstance(path, str) or not path:
