@@ -194,8 +194,14 @@ def test_export_level_is_the_strictest_included_and_untagged_counts_as_the_defau
     assert write_rpz([green, red_hash], io.StringIO(), OPTIONS).tlp == "green"
 
 
+def _write_stix_all(items: list[Compiled], out: io.StringIO, options: ExportOptions) -> Any:
+    return write_stix(items, out, options, raw={c.id: orjson.dumps({"id": c.id}) for c in items})
+
+
 @pytest.mark.parametrize(
-    "write", [write_zeek, write_rpz, write_nft, write_csv], ids=lambda w: w.__name__
+    "write",
+    [write_zeek, write_rpz, write_nft, write_csv, _write_stix_all],
+    ids=lambda w: w.__name__,
 )
 def test_every_indicator_is_included_or_counted_with_its_reason(
     write: Callable[..., ExportReport],
@@ -204,8 +210,10 @@ def test_every_indicator_is_included_or_counted_with_its_reason(
     options = ExportOptions(generated=NOW, not_compiled={"no comparison to index": 2})
     report = write(items, io.StringIO(), options)
     assert report.indicators + sum(report.skipped.values()) == len(items) + 2
-    assert report.skipped[COMPLEX] == 1
+    # counted, not given: the STIX bundle cannot include them either
     assert report.skipped["not compiled: no comparison to index"] == 2
+    if write is not _write_stix_all:
+        assert report.skipped[COMPLEX] == 1
 
 
 # -- suricata ---------------------------------------------------------------------------------
@@ -556,6 +564,59 @@ def test_stix_bundle_streams_the_stored_objects_and_each_validates_with_stix2() 
     assert report.indicators == 3  # the complex one too: STIX keeps the pattern whole
 
 
+def _not_compiled(obj: dict[str, Any]) -> NotCompiled:
+    found = compile_indicator(obj)
+    assert isinstance(found, NotCompiled), found
+    return found
+
+
+def test_stix_bundle_is_a_full_export_and_counts_what_it_includes_and_leaves_out() -> None:
+    """Indicators no key could be compiled from have no place in a blocklist, but a STIX
+    consumer can use them: the bundle carries them, and says so."""
+    simple = indicator("[domain-name:value = 'evil.example']", tlp="green")
+    complex_ = indicator("[domain-name:value = 'a.example'] AND [ipv4-addr:value = '192.0.2.5']")
+    yara = indicator(
+        'rule dropper { strings: $a = "evil" condition: $a }', pattern_type="yara", tlp="red"
+    )
+    like = indicator("[domain-name:value LIKE '%.evil.example']")
+    gone = indicator("[url:value MATCHES '^http://x']")  # not readable when written
+    objs = [simple, complex_, yara, like]
+    raw = {o["id"]: orjson.dumps(o) for o in objs}
+    out = io.StringIO()
+    report = write_stix(
+        [compiled(simple), compiled(complex_)],
+        out,
+        OPTIONS,
+        raw=raw,
+        not_compiled=[_not_compiled(o) for o in (yara, like, gone)],
+    )
+    bundle = json.loads(out.getvalue())
+    assert [o["id"] for o in bundle["objects"]] == sorted(o["id"] for o in objs)
+    assert {o["id"]: o for o in bundle["objects"]} == {o["id"]: o for o in objs}
+    for obj in bundle["objects"]:
+        stix2.parse(obj, allow_custom=True)
+    assert report.indicators == 4
+    assert report.included == {
+        "not compiled: operator LIKE on domain-name:value cannot be indexed": 1,
+        "not compiled: pattern_type '…' is not matched": 1,
+        "with a complex pattern": 1,
+        "with a simple pattern": 1,
+    }
+    assert report.skipped == {"stored object not readable": 1}
+    assert report.indicators + sum(report.skipped.values()) == 5  # every one accounted for
+    assert report.tlp == "red"  # the YARA rule's level counts too
+    head = bundle["x_mburoja_export"]
+    assert (head["tlp"], head["indicators"]) == ("red", 4)
+    assert head["included"] == report.included and head["skipped"] == report.skipped
+    assert report.details() == [
+        "included: 1 not compiled: operator LIKE on domain-name:value cannot be indexed",
+        "included: 1 not compiled: pattern_type '…' is not matched",
+        "included: 1 with a complex pattern",
+        "included: 1 with a simple pattern",
+        "left out: 1 stored object not readable",
+    ]
+
+
 # -- determinism -----------------------------------------------------------------------------
 
 
@@ -703,6 +764,57 @@ def test_export_command_writes_files_identically_twice_and_validates_as_stix(
     zone = rpz_zone((tmp_path / "one.zone").read_text())
     assert cname(zone, "*.amber.example.rpz.mburoja.local.") == "rpz-drop."
     assert not list((tmp_path).glob(".*partial"))
+
+
+def test_export_stix_includes_active_indicators_that_do_not_compile_and_says_so(
+    stocked: dict[str, str], settings: Settings
+) -> None:
+    url = stocked["url"]
+    yara = indicator("rule r { condition: true }", pattern_type="yara", tlp="green")
+    sigma = indicator("title: t", pattern_type="sigma", tlp="green")
+    like = indicator("[domain-name:value LIKE '%.bad.example']", tlp="green")
+    expired = indicator(  # valid in 2026 until March: not active at NOW
+        "rule old { condition: true }",
+        pattern_type="yara",
+        valid_until="2026-03-01T00:00:00.000Z",
+    )
+    ahead = indicator("rule later { condition: true }", pattern_type="yara")
+    ahead["valid_from"] = "2027-01-01T00:00:00.000Z"
+    store = open_store(url)
+    try:
+        load(store, settings, [yara, sigma, like, expired, ahead], collection="c")
+    finally:
+        store.close()
+    result = export(url, "stix", "--at", NOW)
+    bundle = json.loads(result.stdout)
+    ids = {o["id"] for o in bundle["objects"]}
+    assert {yara["id"], sigma["id"], like["id"]} <= ids
+    assert not {expired["id"], ahead["id"]} & ids
+    assert len(ids) == 5 + 3  # the home indicators of the fixture, and these three
+    err = result.stderr
+    assert "stix: 8 entries from 8 indicators" in err
+    assert "included: 5 with a simple pattern" in err
+    assert "included: 2 not compiled: pattern_type '…' is not matched" in err
+    assert "included: 1 not compiled: operator LIKE on domain-name:value cannot be indexed" in err
+    assert "left out: none" in err
+    # the formats that carry keys leave the same three out, and say why; the inactive
+    # ones are no part of an export and are not counted
+    listing = export(url, "csv", "--at", NOW)
+    assert "csv: 5 entries from 5 indicators" in listing.stderr
+    assert "left out: 2 not compiled: pattern_type '…' is not matched" in listing.stderr
+    assert "# skipped: 2 not compiled: pattern_type '…' is not matched" in listing.stdout
+    # the policy still decides: the home organisation's RED rule is neither written to
+    # nor counted for a partner, who sees the GREEN ones
+    red = indicator("rule p { condition: true }", pattern_type="yara", tlp="red")
+    store = open_store(url)
+    try:
+        load(store, settings, [red], collection="c")
+    finally:
+        store.close()
+    partner = export(url, "stix", "--for", "Partner CERT", "--at", NOW)
+    seen = {o["id"] for o in json.loads(partner.stdout)["objects"]}
+    assert red["id"] not in seen and {yara["id"], sigma["id"]} <= seen
+    assert "included: 2 not compiled: pattern_type '…' is not matched" in partner.stderr
 
 
 def test_export_for_an_unknown_organisation_fails_with_a_hint(stocked: dict[str, str]) -> None:

@@ -2,8 +2,9 @@
 
 Every command applies the policy as one organisation (``--for``; default the home
 organisation), writes a file (``--out``; ``-`` or nothing for stdout, except Suricata,
-which writes a directory) and prints its counts to stderr. A file is written beside its
-target and moved into place, so a sensor never loads half an export.
+which writes a directory) and prints its counts to stderr: what was included, and every
+reason an indicator was left out or a key dropped, with its count. A file is written beside
+its target and moved into place, so a sensor never loads half an export.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def _gather(
     with opened(ctx) as store:
         caller, name = org_caller(store, org)
         found = gather(store, caller, name, at=at, confidence_floor=floor)
-        views = raw_views(store, caller, [c.id for c in found.indicators]) if raw else {}
+        ids = [c.id for c in found.indicators] + [n.id for n in found.not_compiled]
+        views = raw_views(store, caller, ids) if raw else {}
     return found, views
 
 
@@ -153,7 +155,9 @@ def _export(
 
 
 def _done(report: ExportReport, out: str) -> None:
-    err_console.print(escape(report.summary()), highlight=False)
+    err_console.print(escape(report.summary()), highlight=False, soft_wrap=True)
+    for line in report.details():
+        err_console.print(escape(line), highlight=False, soft_wrap=True)
     if out != "-":
         err_console.print(f"written to {escape(out)}", highlight=False)
 
@@ -313,11 +317,17 @@ def export_csv(
 def export_stix(
     ctx: typer.Context, out: Out = "-", org: For = None, floor: Floor = 0, at: At = None
 ) -> None:
-    """A STIX 2.1 bundle of the indicators as stored (complex ones included)."""
+    """A STIX 2.1 bundle of every active indicator as stored, compiled to keys or not."""
     found, raw = guard(lambda: _gather(ctx, org, floor, at, raw=True))
 
     def run() -> ExportReport:
         with _output(out) as stream:
-            return write_stix(found.indicators, stream, found.options, raw=raw)
+            return write_stix(
+                found.indicators,
+                stream,
+                found.options,
+                raw=raw,
+                not_compiled=found.not_compiled,
+            )
 
     _done(guard(run), out)

@@ -14,7 +14,7 @@ suricata   datasets, hash lists, IP reputation and rules, in a directory (:mod:`
 rpz        DNS response policy zone (:mod:`.rpz`)
 nft        nftables script with interval sets (:mod:`.nft`)
 csv        one row per value (:mod:`.flat`)
-stix       STIX 2.1 bundle of the stored indicators (:mod:`.flat`)
+stix       STIX 2.1 bundle of every active indicator, compiled or not (:mod:`.flat`)
 =========  ============================================================================
 """
 

@@ -38,6 +38,7 @@ KIND_LABELS: Final[dict[str, str]] = {
     "url": "URLs",
     "email": "e-mail addresses",
     "endpoint": "endpoints",
+    "indicator": "indicator objects",
 }
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -73,10 +74,13 @@ class ExportReport(msgspec.Struct, kw_only=True):
     """What an export wrote and what it left out.
 
     ``entries``: values written, by key kind (a value that several indicators share is one
-    entry in a set-like format and one line each in a listing format). ``skipped``:
-    indicators that gave no entry, by reason. ``dropped``: keys left out of indicators that
-    were included (the other keys of a simple indicator still match on their own), by
-    reason. ``notes``: what the format's header says about its coverage.
+    entry in a set-like format and one line each in a listing format). ``included``: the
+    ``indicators`` included, by what they are, where a format includes more than one sort
+    (the STIX bundle). ``skipped``: indicators that gave no entry, by reason. ``dropped``:
+    keys left out of indicators that were included (the other keys of a simple indicator
+    still match on their own), by reason. ``notes``: what the format's header says about
+    its coverage. ``indicators`` plus the ``skipped`` counts are every active indicator the
+    requester may see.
     """
 
     format: str
@@ -85,6 +89,7 @@ class ExportReport(msgspec.Struct, kw_only=True):
     tlp: str = "clear"
     indicators: int = 0
     entries: dict[str, int] = msgspec.field(default_factory=dict)
+    included: dict[str, int] = msgspec.field(default_factory=dict)
     skipped: dict[str, int] = msgspec.field(default_factory=dict)
     dropped: dict[str, int] = msgspec.field(default_factory=dict)
     notes: list[str] = msgspec.field(default_factory=list)
@@ -114,6 +119,16 @@ class ExportReport(msgspec.Struct, kw_only=True):
         if dropped:
             line += f" · {dropped:,} keys dropped"
         return line
+
+    def details(self) -> list[str]:
+        """Lines for the terminal below :meth:`summary`: what was included, every reason an
+        indicator was left out or a key dropped, with its count."""
+        lines = [f"included: {n:,} {what}" for what, n in self.included.items()]
+        lines += [f"left out: {n:,} {reason}" for reason, n in self.skipped.items()]
+        if not self.skipped:
+            lines.append("left out: none")
+        lines += [f"key dropped: {n:,} {reason}" for reason, n in self.dropped.items()]
+        return lines
 
 
 class Entry(msgspec.Struct, frozen=True, order=True, array_like=True):
@@ -229,6 +244,7 @@ def header(report: ExportReport, notes: Iterable[str] = (), prefix: str = "#") -
         "share this file no further than it allows)",
         f"indicators: {report.indicators:,} included; entries: {entries or 'none'}",
     ]
+    lines += [f"included: {n:,} {what}" for what, n in report.included.items()]
     lines += [f"skipped: {n:,} {reason}" for reason, n in report.skipped.items()]
     lines += [f"dropped key: {n:,} {reason}" for reason, n in report.dropped.items()]
     lines += [f"note: {note}" for note in (*report.notes, *notes)]

@@ -1,9 +1,10 @@
 """What an export reads from the store: the active indicators a requester may see.
 
 :func:`gather` is :func:`~mburoja.detect.index.active_indicators` for one requester, with
-the reasons the indicators that could not be compiled were left out. :func:`raw_views`
-gives the stored bytes of chosen indicators as the policy lets the requester see them (the
-STIX export writes those, not a rebuilt object).
+the active indicators that could not be compiled beside them: the STIX export carries
+those, the other formats count them as left out with the reason. :func:`raw_views` gives
+the stored bytes of chosen indicators as the policy lets the requester see them (the STIX
+export writes those, not a rebuilt object).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
+import orjson
 
 from mburoja.detect.compile import Compiled, NotCompiled, reasons_count
 from mburoja.detect.exports.selection import ExportOptions
-from mburoja.detect.index import active_indicators
+from mburoja.detect.index import active_indicators, epoch
 from mburoja.stix import timestamps
 
 if TYPE_CHECKING:
@@ -24,10 +26,15 @@ if TYPE_CHECKING:
 
 
 class Gathered(msgspec.Struct, kw_only=True):
-    """The indicators to export and the options that describe the export."""
+    """The indicators to export and the options that describe the export.
+
+    ``not_compiled``: the active indicators the requester may see whose pattern gave no
+    match key, each with its reason (``options.not_compiled`` counts them by reason).
+    """
 
     indicators: list[Compiled]
     options: ExportOptions
+    not_compiled: list[NotCompiled] = msgspec.field(default_factory=list)
 
 
 def gather(
@@ -39,28 +46,45 @@ def gather(
     confidence_floor: int = 0,
 ) -> Gathered:
     """The indicators active at ``at`` (a STIX timestamp; None: now) that ``caller`` may see,
-    compiled, and the export options for them (``requester`` names the caller's
-    organisation in the header)."""
+    compiled, those of them that could not be compiled, and the export options (``requester``
+    names the caller's organisation in the header)."""
     generated = at or timestamps.now()
+    now = timestamps.parse(generated).timestamp()
     rejects: list[NotCompiled] = []
     found = list(
         active_indicators(
-            store,
-            caller,
-            now=timestamps.parse(generated).timestamp(),
-            confidence_floor=confidence_floor,
-            rejects=rejects,
+            store, caller, now=now, confidence_floor=confidence_floor, rejects=rejects
         )
     )
+    not_compiled = _active(store, caller, rejects, now)
     policy = store.policy()
     options = ExportOptions(
         generated=generated,
         requester=requester,
         default_tlp=policy.default_level,
         neutral=policy.neutral,
-        not_compiled=reasons_count(rejects),
+        not_compiled=reasons_count(not_compiled),
     )
-    return Gathered(indicators=found, options=options)
+    return Gathered(indicators=found, options=options, not_compiled=not_compiled)
+
+
+def _active(
+    store: SqlStore, caller: Caller, rejects: list[NotCompiled], now: float
+) -> list[NotCompiled]:
+    """The ``rejects`` active at ``now``. ``active_indicators`` hands on every visible
+    indicator it cannot compile, expired and not yet valid ones too; only active ones belong
+    in an export and its counts."""
+    views = raw_views(store, caller, [reject.id for reject in rejects]) if rejects else {}
+    out: list[NotCompiled] = []
+    for reject in rejects:
+        view = views.get(reject.id)
+        if view is None:
+            continue  # no longer current, or no longer visible
+        obj = orjson.loads(view)
+        start, until = epoch(obj.get("valid_from")), epoch(obj.get("valid_until"))
+        if (start is None or start <= now) and (until is None or now < until):
+            out.append(reject)
+    return out
 
 
 def raw_views(store: SqlStore, caller: Caller, ids: Sequence[str]) -> dict[str, bytes]:
