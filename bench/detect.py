@@ -18,8 +18,10 @@ Both matchers must report the same hit set (checked here by count and digest).
 from __future__ import annotations
 
 import argparse
+import bisect
 import hashlib
 import ipaddress
+import itertools
 import json
 import random
 import resource
@@ -108,25 +110,23 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, object]:
     n_dom, n_ip, n_cidr, n_hash = (int(x * scale) for x in (400_000, 400_000, 100_000, 100_000))
     domains = [f"bad{i}-{rng.randrange(10**9)}.example{i % 50}.net" for i in range(n_dom)]
     ips = [
-        f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+        f"{rng.randrange(11, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
         for _ in range(n_ip)
     ]
     cidrs = []
     for _ in range(n_cidr):
         plen = rng.randrange(16, 29)
-        base = rng.randrange(1 << 32)
+        base = rng.randrange(11 << 24, 224 << 24)  # public space above 10/8, the clients'
         cidrs.append(str(ipaddress.ip_network((base >> (32 - plen) << (32 - plen), plen))))
     hashes = [hashlib.sha256(f"h{i}".encode()).hexdigest() for i in range(n_hash)]
     (root / "indicators.json").write_text(
         json.dumps({"domain": domains, "ip": ips, "net": cidrs, "sha256": hashes})
     )
     (root / "domains.txt").write_text("\n".join(domains) + "\n")
-    # Background: names and addresses outside every indicator by construction.
+    # Background: names and addresses outside every indicator by construction, so that
+    # the hits are the planted ones (1% of the records).
     names = [f"host{i}.benign{i % 997}.org" for i in range(200_000)]
-    servers = [
-        f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
-        for _ in range(100_000)
-    ]
+    servers = _outside(rng, ips, cidrs, 100_000)
     clients = [
         f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         for _ in range(5_000)
@@ -185,6 +185,25 @@ def generate(root: Path, scale: float, seed: int = 7) -> dict[str, object]:
     return {"records": total, "planted": planted, "indicators": n_dom + n_ip + n_cidr + n_hash}
 
 
+def _outside(rng: random.Random, ips: list[str], cidrs: list[str], n: int) -> list[str]:
+    """``n`` random public addresses that are neither indicators nor in an indicator CIDR."""
+    spans = sorted(
+        (int(net.network_address), int(net.broadcast_address))
+        for net in map(ipaddress.ip_network, cidrs)
+    )
+    starts = [start for start, _end in spans]
+    reach = list(itertools.accumulate((end for _start, end in spans), max))
+    taken = set(ips)
+    out: list[str] = []
+    while len(out) < n:
+        number = rng.randrange(11 << 24, 224 << 24)
+        at = bisect.bisect_right(starts, number) - 1
+        text = str(ipaddress.IPv4Address(number))
+        if (at < 0 or reach[at] < number) and text not in taken:
+            out.append(text)
+    return out
+
+
 def _compiled() -> list[object]:
     from mburoja.detect.compile import compile_indicator
 
@@ -240,10 +259,10 @@ def _run(which: str) -> dict[str, object]:
     for name in ("dns.log", "conn.log", "files.log"):
         path = str(Path(ROOT, name))
         if which == "columnar":
-            for batch in matcher.scan_zeek(path):  # type: ignore[attr-defined]
-                found = matcher.match(batch)  # type: ignore[attr-defined]
-                keys.extend(_keys(batch, found))
-            records += matcher.rows  # type: ignore[attr-defined]
+            scan = matcher.scan_zeek(path)  # type: ignore[attr-defined]
+            for batch in scan:
+                keys.extend(_keys(batch, scan.hits(batch)))
+            records += scan.stats.records
         else:
             from mburoja.detect.readers import read
 

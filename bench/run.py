@@ -17,11 +17,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import detect  # noqa: E402
 import federation  # noqa: E402
 import ingest  # noqa: E402
 import taxii  # noqa: E402
 
-BENCHMARKS = {"ingest": ingest.main, "taxii": taxii.main, "federation": federation.main}
+BENCHMARKS = {
+    "ingest": ingest.main,
+    "taxii": taxii.main,
+    "federation": federation.main,
+    "detect": detect.main,
+}
 
 
 def main() -> None:
@@ -72,6 +78,15 @@ def main() -> None:
     print(
         f"| federation catch-up of {c['objects']:,} | {c['objects_per_s']:,}/s "
         f"| plain TAXII POST {ref['objects_per_s']:,}/s | {f['catch_up_over_post']}x |"
+    )
+    d = results["detect"]
+    col, ref_d, grep = d["columnar"], d["reference"], d["grep"]
+    print(
+        f"| detection, {d['input']['records']:,} Zeek records against "
+        f"{d['input']['indicators']:,} indicators | {col['records_per_s']:,} records/s, "
+        f"peak RSS {col['peak_rss_mb']} MB, same hits: {d['same_hits']} "
+        f"| reference matcher {ref_d['records_per_s']:,}/s; grep -F {grep['records_per_s']:,}/s "
+        f"| {d['ratio_vs_reference']}x |"
     )
 
 

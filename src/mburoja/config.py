@@ -150,6 +150,11 @@ class DetectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     memory_limit: str = "768MB"
     #: how long a candidate record of a multi-observation pattern waits for the others
     evaluate_window_s: float = 3600.0
+    #: nats://host:port: after an ingest stores indicators, tell the match workers to look at
+    #: the store now; empty: they see changes within refresh_s
+    announce_url: str = ""
+    #: the JetStream key-value bucket that announces index changes to the match workers
+    announce_bucket: str = "mburoja-index"
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -216,11 +216,16 @@ def test_zeek_fast_path_equals_the_line_reader(tmp_path: Path) -> None:
 
     col = ColumnarMatcher()
     col.apply(Delta(added=INDICATORS))
-    fast = [r for batch in col.scan_zeek(path, 700) for r in batch]
+    scan = col.scan_zeek(path, 700)
+    fast: list[Record] = []
+    for batch in scan:
+        # the hits the scan hands on are the ones the matcher finds in its records
+        assert scan.hits(batch) == col.match(batch)
+        fast.extend(batch)
     fast_hits = {(r.rid, h.kind, h.value, h.indicators) for r, h in _with_hits(col, fast)}
-    assert col.rows == 5000
+    assert scan.stats.records == 5000
     # the header is 7 lines, so list element 40 is line 47 of the file
-    assert [line for line, _ in col.bad] == [47]
+    assert [bad.line for bad in scan.stats.bad_lines] == [47]
 
     reader = read(str(path))
     slow = list(reader)

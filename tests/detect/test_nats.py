@@ -7,8 +7,6 @@ Every test uses its own subject, stream, consumer and bucket, and deletes them a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import re
 import signal
@@ -16,150 +14,31 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import nats
-import nats.errors
-import nats.js.errors
 import orjson
 import pytest
 from typer.testing import CliRunner
 
 from mburoja.cli.main import app
 from mburoja.config import Settings
+from mburoja.detect.announce import IndexAnnouncer
 from mburoja.detect.model import Record
 from mburoja.detect.pipeline import Detector, Outcome
-from mburoja.detect.stream import IndexAnnouncer, StreamOptions, run_stream, stream_name
+from mburoja.detect.stream import StreamOptions, run_stream, stream_name
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
 from tests.conftest import nats_url
-from tests.factories import indicator, raw
+from tests.detect.natsbus import Bus, Names, wait_for
+from tests.factories import bundle, indicator, raw
 
 T = TypeVar("T")
 BASE_TS = 1_767_225_600  # 2026-01-01T00:00:00Z: every record falls in one sighting window
 HOME = "CERT Albania"
 MBUROJA = str(Path(sys.executable).parent / "mburoja")
-
-
-# -- the server ------------------------------------------------------------------------------
-
-
-async def quiet(exc: Exception) -> None:
-    """The test connection's errors surface as exceptions; nats-py need not log them."""
-
-
-class Bus:
-    """The test's own NATS connection, on an event loop in a thread of its own, so it can
-    publish, subscribe and ask JetStream while a worker runs in the foreground."""
-
-    def __init__(self, url: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        try:
-            self.nc = self.call(self._connect(url))
-        except BaseException:
-            self._stop_loop()
-            raise
-        self.js = self.nc.jetstream()
-
-    @staticmethod
-    async def _connect(url: str) -> nats.NATS:
-        return await nats.connect(
-            url,
-            connect_timeout=2,
-            allow_reconnect=False,
-            max_reconnect_attempts=1,  # nats-py retries even the first connect
-            reconnect_time_wait=0.2,
-            error_cb=quiet,
-        )
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def close(self) -> None:
-        try:
-            self.call(self.nc.close())
-        finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
-
-    def publish(self, subject: str, payloads: list[bytes]) -> list[int]:
-        """Publish with JetStream, one after the other; the stream sequences."""
-
-        async def send() -> list[int]:
-            return [(await self.js.publish(subject, p)).seq for p in payloads]
-
-        return self.call(send(), timeout=60.0)
-
-    def consumer(self, stream: str, durable: str) -> Any:
-        return self.call(self.js.consumer_info(stream, durable))
-
-    def pulling(self, stream: str, durable: str, workers: int = 1) -> bool:
-        """Whether ``workers`` pull requests wait on the consumer (so the workers are up)."""
-        try:
-            return int(self.consumer(stream, durable).num_waiting or 0) >= workers
-        except nats.js.errors.NotFoundError:
-            return False
-
-    def stream_for(self, subject: str) -> str | None:
-        try:
-            return self.call(self.js.find_stream_name_by_subject(subject))
-        except nats.js.errors.NotFoundError:
-            return None
-
-
-@pytest.fixture
-def bus() -> Iterator[Bus]:
-    url = nats_url()
-    try:
-        connection = Bus(url)
-    except (OSError, TimeoutError, nats.errors.Error) as exc:
-        if os.environ.get("MBUROJA_REQUIRE_SERVICES"):
-            pytest.fail(f"NATS at {url} is unreachable: {exc}")
-        pytest.skip(f"NATS at {url} is unreachable")
-    yield connection
-    connection.close()
-
-
-class Names:
-    """A subject, output subject, consumer and bucket of one test; deleted afterwards."""
-
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:10]
-        self.subject = f"mbtest.{tag}.zeek"
-        self.out = f"mbtest.{tag}.sightings"
-        self.durable = f"mbtest-{tag}"
-        self.bucket = f"mbtest-{tag}"
-        self.stream = f"MBTEST_{tag}"
-
-
-@pytest.fixture
-def names(bus: Bus) -> Iterator[Names]:
-    made = Names()
-    yield made
-    for subject in (made.subject, made.out):
-        if (found := bus.stream_for(subject)) is not None:
-            bus.call(bus.js.delete_stream(found))
-    with contextlib.suppress(nats.js.errors.NotFoundError):
-        bus.call(bus.js.delete_key_value(made.bucket))
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 # -- telemetry and indicators ----------------------------------------------------------------
@@ -439,6 +318,39 @@ def test_an_announced_indicator_is_matched_at_once_and_an_unannounced_one_waits(
     assert report.index_refreshes == 2  # at start, and on the announcement
     assert report.stopped_by == "stop"
     assert {s["sighting_of_ref"] for s in received} == {ids[1], ids[2]}
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_match_from_a_stream_shows_progress_and_bad_and_ignored_lines_as_for_a_file(
+    tmp_path: Path, bus: Bus, names: Names
+) -> None:
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path / "data")]
+    env = {"MBUROJA_DETECT_ANNOUNCE_BUCKET": names.bucket}  # the test's bucket, deleted after
+    assert runner.invoke(app, [*base, "init", "--org", HOME]).exit_code == 0
+    evil = tmp_path / "evil.json"
+    evil.write_bytes(bundle(indicator(f"[domain-name:value = '{domain(3)}']")))
+    assert runner.invoke(app, [*base, "ingest", str(evil)]).exit_code == 0
+    bus.call(bus.js.add_stream(name=names.stream, subjects=[names.subject]))
+    no_path = orjson.loads(zeek_dns(1, domain(3)))
+    del no_path["_path"]  # a dns.log line: --log says so
+    weird = {"_path": "weird", "ts": BASE_TS, "uid": "Cweird", "name": "bad_TCP_checksum"}
+    seqs = bus.publish(
+        names.subject, [orjson.dumps(no_path), b"this is not telemetry", orjson.dumps(weird)]
+    )
+    source = f"{nats_url()}/{names.subject}"
+    args = ["match", "--source", source, "--durable", names.durable, "--log", "dns"]
+    result = runner.invoke(app, [*base, *args, "--idle-exit", "1"], env=env)
+
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # the console wraps long lines
+    assert f"nats {names.subject} ({names.durable}): 3 messages, 1 records" in out  # progress
+    assert f"bad line nats:{names.subject}:{seqs[1]}: cannot tell the telemetry format" in out
+    assert re.search(r"bad lines\s*│\s*1\s*│", out), out
+    assert re.search(r"ignored lines\s*│\s*1\s*│", out), out
+    assert re.search(r"new \(indicator, record\) hits\s*│\s*1\s*│", out), out
 
 
 # -- two worker processes, one killed --------------------------------------------------------

@@ -16,11 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from mburoja.detect.columnar import ColumnarMatcher
+from mburoja.detect.compile import Compiled, Key
+from mburoja.detect.index import Delta
 from mburoja.detect.model import LOGS, Record, line_id, values_of
 from mburoja.detect.readers import MAX_BAD_KEPT, Reader, detect_format, read
+from mburoja.detect.readers.generic import nested_get
 from mburoja.detect.readers.source import open_lines
+from mburoja.detect.reference import ReferenceMatcher
 from mburoja.errors import ConfigError, InputFormatError
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -153,14 +159,155 @@ def test_zeek_tsv_files_reads_two_header_blocks_with_different_columns() -> None
         ("md5", "0cc175b9c0f1b6a831c399e269772661"),
         ("sha1", "86f7e437faa5a7fce15d1ddcb9eaeaea377667b8"),
     ]
-    new = got[18]  # second block: uid/id columns instead, a sha256 too
-    assert new.rid == "zeek.files:FZr1bGp0Y8fZ1mV6c:1700000401.000000"
+    new = got[18]  # second block, Zeek 5.1+ layout: uid and id.* instead, a sha256 too
+    assert summary(new) == (
+        "zeek.files",
+        "zeek.files:FZr1bGp0Y8fZ1mV6c:1700000401.000000",
+        "10.0.0.5",
+        "203.0.113.30",
+        443,
+        None,
+    )
     assert new.values == [
+        ("ip", "10.0.0.5"),
+        ("ip", "203.0.113.30"),
         ("md5", "92eb5ffee6ae2fec3ad71c777531578f"),
         ("sha1", "e9d71f5ee7c92d6dc9e92ffdad17b8bd49418f98"),
         ("sha256", "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"),
+        ("endpoint", "203.0.113.30|443"),
     ]
     assert reader.stats.bad == 0
+
+
+#: files.uid-id.log (TSV and JSON) as Zeek 5.1+ writes it: the records by line, as
+#: (record id, source address, destination address and port, values).
+FILES_5_1 = {
+    1: (
+        "zeek.files:FKb3wq1mJ3Zx0aVhQe:1717228860.250000",
+        ("10.0.0.5", "203.0.113.20", 80),
+        [
+            ("ip", "10.0.0.5"),
+            ("ip", "203.0.113.20"),
+            ("md5", "224fea0d423ad575898a3f1b3f1cf305"),
+            ("sha1", "90afc999eb82bb67841656745eb10e887046ecce"),
+            ("endpoint", "203.0.113.20|80"),
+        ],
+    ),
+    # the same connection (uid) carries a second file: its own record (fuid), no hashes
+    2: (
+        "zeek.files:FqR9sT2uVw4XyZa1bC:1717228860.900000",
+        ("10.0.0.5", "203.0.113.20", 80),
+        [("ip", "10.0.0.5"), ("ip", "203.0.113.20"), ("endpoint", "203.0.113.20|80")],
+    ),
+    3: (
+        "zeek.files:FsMtp4AttachPdf01:1717228920.000000",
+        ("2001:db8::5", "2001:db8::25", 25),
+        [
+            ("ip", "2001:db8::5"),
+            ("ip", "2001:db8::25"),
+            ("md5", "a3da549ba4291b9808be8d8bc44e22d2"),
+            ("sha1", "5917965a1527a11e771e11bec277e83909c064cf"),
+            ("sha256", "3a92a969e563262073a86ff01aa5d1cee3e795d14b95c724ea1013a0c9585650"),
+            ("endpoint", "2001:db8::25|25"),
+        ],
+    ),
+    # read from disk, not from the network: uid and id unset
+    4: (
+        "zeek.files:FdIsk0Input000001:1717228980.000000",
+        (None, None, None),
+        [
+            ("md5", "7bba39527c86147cfb7775af1f00322f"),
+            ("sha1", "c136ef5de7c53c39dbf937c943951878338a6d1a"),
+            ("sha256", "f3146b681d4ecdec1229686650fadf9ce46e79321594a470ca7c1f406bfcae14"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "first_line"), [(TSV / "files.uid-id.log", 9), (JSON / "files.uid-id.log", 1)]
+)
+def test_zeek_files_since_5_1_reads_the_connection_and_keeps_the_file_id(
+    path: Path, first_line: int
+) -> None:
+    reader = read(str(path))
+    got = list(reader)
+    assert (reader.stats.records, reader.stats.bad) == (4, 0)
+    assert [record.line - first_line + 1 for record in got] == [1, 2, 3, 4]
+    for n, record in enumerate(got, 1):
+        rid, (src, dst, port), values = FILES_5_1[n]
+        assert record.log == "zeek.files"
+        assert (record.rid, record.src_ip, record.dst_ip, record.dst_port) == (rid, src, dst, port)
+        assert record.values == values
+        assert record.proto is None  # files.log has no proto column
+    assert got[0].ts == pytest.approx(1717228860.25)
+
+
+def test_zeek_files_with_both_layouts_keeps_each_address_once(tmp_path: Path) -> None:
+    """Zeek 5.1 to 6.0 with policy/frameworks/files/deprecated-txhosts-rxhosts-connuids log
+    the old fields beside the new ones: the sender and receiver are the connection's."""
+    line = orjson.loads((JSON / "files.uid-id.log").read_bytes().splitlines()[0])
+    line |= {"tx_hosts": ["203.0.113.20"], "rx_hosts": ["10.0.0.5"], "conn_uids": [line["uid"]]}
+    path = tmp_path / "files.log"
+    path.write_bytes(orjson.dumps(line) + b"\n")
+    [record] = list(read(str(path)))
+    assert record.values == FILES_5_1[1][2]
+    tsv = tmp_path / "both" / "files.log"
+    tsv.parent.mkdir()
+    text = (TSV / "files.uid-id.log").read_text().splitlines()
+    fields = text[6] + "\ttx_hosts\trx_hosts\tconn_uids"
+    types = text[7] + "\tset[addr]\tset[addr]\tset[string]"
+    row = text[8] + "\t203.0.113.20\t10.0.0.5\tCHhttp7Qy2nE4Lp1Da"
+    tsv.write_text("\n".join([*text[:6], fields, types, row]) + "\n")
+    [record] = list(read(str(tsv)))
+    assert record.values == FILES_5_1[1][2]
+
+
+def _fast_and_slow(path: Path, indicators: list[Compiled]) -> tuple[list[Any], list[Any]]:
+    """The records of a Zeek TSV file that hit ``indicators``: from the columnar fast path
+    and from the line reader, as comparable tuples."""
+
+    def key(record: Record) -> tuple[Any, ...]:
+        return (*summary(record), record.ts, record.values)
+
+    col = ColumnarMatcher()
+    try:
+        col.apply(Delta(added=indicators))
+        fast = [key(r) for batch in col.scan_zeek(path) for r in batch]
+    finally:
+        col.close()
+    ref = ReferenceMatcher()
+    ref.apply(Delta(added=indicators))
+    records = list(read(str(path)))
+    slow = [key(records[row]) for row in sorted({hit.row for hit in ref.match(records)})]
+    return sorted(fast), sorted(slow)
+
+
+def test_zeek_files_fast_path_gives_the_line_readers_records_in_either_layout(
+    tmp_path: Path,
+) -> None:
+    def ind(n: int, kind: str, value: str) -> Compiled:
+        return Compiled(
+            id=f"indicator--{n:08d}-0000-4000-8000-000000000000",
+            pattern="[x:y = 'z']",
+            keys=(Key(kind, value),),
+            simple=True,
+        )
+
+    indicators = [
+        ind(1, "ip", "203.0.113.20"),  # 5.1+: records 1 and 2; before: tx_hosts
+        ind(2, "md5", "a3da549ba4291b9808be8d8bc44e22d2"),
+        ind(3, "sha256", "f3146b681d4ecdec1229686650fadf9ce46e79321594a470ca7c1f406bfcae14"),
+        ind(4, "endpoint", "2001:db8::25|25"),
+    ]
+    fast, slow = _fast_and_slow(TSV / "files.uid-id.log", indicators)
+    assert fast == slow
+    assert [row[1] for row in fast] == sorted(rid for rid, _, _ in FILES_5_1.values())
+    old = tmp_path / "files.log"  # the first block of the two-layout sample: Zeek <= 5.0
+    old.write_text("\n".join((TSV / "files.log").read_text().splitlines()[:9]) + "\n")
+    fast, slow = _fast_and_slow(old, indicators)
+    assert fast == slow
+    assert [row[1] for row in fast] == ["zeek.files:FmTr4k2JnRh1Y8Vd7:1700000400.000000"]
 
 
 def test_zeek_tsv_x509_splits_vectors_but_not_a_subject_with_commas() -> None:
@@ -209,7 +356,15 @@ def _tsv_get(path: Path, number: int) -> tuple[str, Callable[[str], Any]]:
     return f"zeek.{log}", row.get
 
 
-ZEEK_LOGS = ["dns.log", "conn.log", "http.log", "ssl.log", "files.log", "x509.log"]
+ZEEK_LOGS = [
+    "dns.log",
+    "conn.log",
+    "http.log",
+    "ssl.log",
+    "files.log",
+    "files.uid-id.log",
+    "x509.log",
+]
 
 
 @pytest.mark.parametrize("name", ZEEK_LOGS)
@@ -362,9 +517,7 @@ def test_eve_dns_v2_query_and_answer(eve: tuple[dict[int, Record], Any]) -> None
         ("ip", "10.0.0.5"),
         ("domain", "www.example.com"),
         ("host", "web.example.com"),  # answers[].rdata, in answer order
-        ("host", "198.51.100.7"),
-        ("ip", "198.51.100.7"),  # grouped.A
-        ("domain", "web.example.com"),  # grouped.CNAME
+        ("host", "198.51.100.7"),  # grouped.A and grouped.CNAME say the same again
         ("endpoint", "10.0.0.5|53211"),
     ]
 
@@ -386,6 +539,54 @@ def test_eve_dns_v3_request_and_response(eve: tuple[dict[int, Record], Any]) -> 
         ("host", "203.0.113.50"),
         ("host", "203.0.113.51"),
         ("endpoint", "10.0.0.6|53000"),
+    ]
+
+
+def test_eve_dns_answers_logged_both_detailed_and_grouped_count_once() -> None:
+    """Suricata's default ``formats: [detailed, grouped]`` writes each answer twice."""
+    got = by_line(read(str(SAMPLES / "eve" / "dns-answers.json")))
+    assert got[1].values == [  # v3
+        ("ip", "10.0.0.1"),
+        ("ip", "10.0.0.7"),
+        ("domain", "www.example.org"),
+        ("host", "edge.cdn.example.net"),
+        ("host", "203.0.113.60"),
+        ("host", "203.0.113.61"),
+        ("endpoint", "10.0.0.7|53100"),
+    ]
+    assert got[2].values == [  # v2, AAAA
+        ("ip", "10.0.0.7"),
+        ("ip", "10.0.0.1"),
+        ("domain", "v6.example.org"),
+        ("host", "2001:db8:200::10"),
+        ("endpoint", "10.0.0.1|53"),
+    ]
+    assert got[3].values == [  # grouped only: grouped.A, then grouped.CNAME
+        ("ip", "10.0.0.1"),
+        ("ip", "10.0.0.7"),
+        ("domain", "alias.example.org"),
+        ("host", "198.51.100.30"),
+        ("host", "alias.example.net"),
+        ("endpoint", "10.0.0.7|53102"),
+    ]
+    for record in got.values():
+        assert len(set(record.values)) == len(record.values)
+
+
+def test_values_of_keeps_each_pair_once_in_first_seen_order() -> None:
+    event = {
+        "src_ip": "10.0.0.1",
+        "dest_ip": "10.0.0.1",  # a resolver asking itself
+        "dns": {
+            "answers": [{"rdata": "a.example"}, {"rdata": "192.0.2.1"}, {"rdata": "a.example"}],
+            "grouped": {"A": ["192.0.2.1", "192.0.2.2"], "CNAME": ["a.example"]},
+        },
+    }
+    assert values_of(LOGS["suricata.dns"], lambda path: nested_get(event, path)) == [
+        ("ip", "10.0.0.1"),
+        ("host", "a.example"),
+        ("host", "192.0.2.1"),
+        ("host", "192.0.2.2"),
     ]
 
 

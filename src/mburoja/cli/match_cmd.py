@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Annotated
 
 import typer
 from rich.table import Table
@@ -17,7 +18,7 @@ from mburoja.config import Settings
 from mburoja.detect.columnar import ColumnarMatcher
 from mburoja.detect.model import BadLine
 from mburoja.detect.pipeline import Detector, Outcome
-from mburoja.detect.readers import read
+from mburoja.detect.readers import ReadStats, read
 
 
 class RunTotals:
@@ -52,10 +53,20 @@ class RunTotals:
 
 
 def _is_zeek_tsv(path: str) -> bool:
-    if path == "-" or path.endswith(".gz") or not Path(path).is_file():
+    if path == "-" or not Path(path).is_file():
         return False
-    with open(path, "rb") as f:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         return f.readline().startswith(b"#separator")
+
+
+def _count(totals: RunTotals, stats: ReadStats, counted: ReadStats) -> None:
+    """Add what ``stats`` has gained since ``counted`` (which is then brought up to it)."""
+    totals.records += stats.records - counted.records
+    totals.bad += stats.bad - counted.bad
+    totals.ignored += stats.ignored - counted.ignored
+    totals.bad_lines.extend(stats.bad_lines[len(counted.bad_lines) :])
+    counted.records, counted.bad, counted.ignored = stats.records, stats.bad, stats.ignored
+    counted.bad_lines = list(stats.bad_lines)
 
 
 def _mapping(pairs: list[str] | None) -> dict[str, str]:
@@ -147,7 +158,7 @@ def match(
             totals = RunTotals()
             if source:
                 _stream(detector, settings, totals, source, stream, durable, publish, size,
-                        ack_wait, idle_exit, fmt)  # fmt: skip
+                        ack_wait, idle_exit, fmt, log)  # fmt: skip
             else:
                 for path in inputs or ():
                     _one_input(detector, settings, totals, path, fmt, log, map_, ts_field,
@@ -180,13 +191,13 @@ def _one_input(
         and fmt in ("auto", "zeek")
         and _is_zeek_tsv(path)
     ):
-        for batch in matcher.scan_zeek(path, size):
-            totals.add(detector.process(batch), records=0)
+        scan = matcher.scan_zeek(path, size)
+        counted = ReadStats()
+        for batch in scan:
+            totals.add(detector.process(batch, scan.hits(batch)), records=0)
+            _count(totals, scan.stats, counted)
             totals.tick(path)
-        totals.records += matcher.rows
-        totals.bad += len(matcher.bad)
-        totals.bad_lines.extend(BadLine(path, line, why) for line, why in matcher.bad[:1000])
-        totals.tick(path)
+        _count(totals, scan.stats, counted)
         return
     stop = threading.Event()
     reader = guard(
@@ -232,27 +243,38 @@ def _stream(
     ack_wait: float,
     idle_exit: float | None,
     fmt: str,
+    log: str | None,
 ) -> None:
-    from mburoja.detect.stream import StreamOptions, run_stream
+    from mburoja.detect.stream import StreamOptions, StreamReport, run_stream
 
     options = StreamOptions(
         url=url,
         stream=stream,
         durable=durable,
         fmt=fmt,
+        log=log,
         batch_size=size,
         batch_s=settings.detect.batch_s,
         ack_wait_s=ack_wait,
         publish=publish,
+        index_bucket=settings.detect.announce_bucket,
         refresh_s=settings.detect.refresh_s,
         max_idle_s=idle_exit,
+        progress_s=2.0,  # as often as a file's progress line
     )
-    report: Any = guard(lambda: run_stream(options, detector))
+
+    def progress(line: str) -> None:
+        err_console.print(line, highlight=False)
+
+    report: StreamReport = guard(lambda: run_stream(options, detector, progress))
     totals.records += report.records
     totals.bad += report.bad
+    totals.ignored += report.ignored
+    totals.bad_lines.extend(report.bad_lines)
     totals.outcome.hits += report.hits
     totals.outcome.new_hits += report.new_hits
     totals.outcome.repeated += report.repeated
+    totals.outcome.unconfirmed += report.unconfirmed
     totals.outcome.sightings += report.sightings
     console.print(
         f"stream: {report.messages:,} messages, {report.acked:,} acked, "

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import pyarrow as pa
 
 from mburoja.detect.index import Delta
-from mburoja.detect.model import LOGS, LogSpec, Record, record_id, values_of
+from mburoja.detect.model import Record
 from mburoja.detect.reference import Hit, normalise
+from mburoja.detect.zeekscan import ZeekScan
 
 _IPV4: Final = (
     r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -98,6 +99,7 @@ class ColumnarMatcher:
         self._count = 0
         self._plens4: list[int] = []
         self._plens6: list[int] = []
+        self._value_kinds: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self.db.close()
@@ -184,6 +186,10 @@ class ColumnarMatcher:
         self._plens6 = [
             r[0] for r in db.execute("SELECT DISTINCT plen FROM net6 ORDER BY 1").fetchall()
         ]
+        kinds = {r[0] for r in db.execute("SELECT DISTINCT kind FROM keys").fetchall()}
+        if self._plens4 or self._plens6:
+            kinds.add("ip")
+        self._value_kinds = _value_kinds(kinds)
 
     def _insert(self, table: str, columns: dict[str, pa.Array]) -> None:
         self.db.register("incoming", pa.table(columns))
@@ -239,12 +245,14 @@ class ColumnarMatcher:
         ]
         if self._plens4:
             lens = ", ".join(str(p) for p in self._plens4)
+            # Each address masked to each prefix length first, then one equi-join: with
+            # the mask in the join condition DuckDB would take the cross product.
             parts.append(
-                f"SELECT 'ip', v.key, t.ind FROM (SELECT key, {_V4_NUMBER} AS num FROM"
-                " (SELECT DISTINCT key FROM n WHERE nkind = 'ip' AND NOT contains(key, ':'))) v,"
-                f" (SELECT unnest([{lens}]) AS plen) l, net4 t WHERE t.plen = l.plen"
-                " AND t.net = (v.num >> CAST(32 - l.plen AS UBIGINT))"
-                " << CAST(32 - l.plen AS UBIGINT)"
+                "SELECT 'ip', c.key, t.ind FROM (SELECT v.key, l.plen, (v.num >> CAST(32 -"
+                " l.plen AS UBIGINT)) << CAST(32 - l.plen AS UBIGINT) AS net FROM (SELECT key,"
+                f" {_V4_NUMBER} AS num FROM (SELECT DISTINCT key FROM n WHERE nkind = 'ip' AND"
+                f" NOT contains(key, ':'))) v, (SELECT unnest([{lens}]) AS plen) l) c"
+                " JOIN net4 t ON t.plen = c.plen AND t.net = c.net"
             )
         if self._plens6:
             v6 = [
@@ -258,11 +266,11 @@ class ColumnarMatcher:
                 db.register("v6", pa.table({"key": pa.array(v6, pa.string()), "hi": hi, "lo": lo}))
                 lens = ", ".join(str(p) for p in self._plens6)
                 parts.append(
-                    f"SELECT 'ip', v.key, t.ind FROM (SELECT key, {_V6_NUMBER}"
-                    f" AS num FROM v6) v, (SELECT unnest([{lens}]) AS plen) l, net6 t"
-                    " WHERE t.plen = l.plen AND t.net = CASE WHEN l.plen = 0 THEN 0::UHUGEINT"
-                    " ELSE (v.num >> CAST(128 - l.plen AS UHUGEINT))"
-                    " << CAST(128 - l.plen AS UHUGEINT) END"
+                    "SELECT 'ip', c.key, t.ind FROM (SELECT v.key, l.plen, CASE WHEN l.plen = 0"
+                    " THEN 0::UHUGEINT ELSE (v.num >> CAST(128 - l.plen AS UHUGEINT))"
+                    " << CAST(128 - l.plen AS UHUGEINT) END AS net FROM (SELECT key,"
+                    f" {_V6_NUMBER} AS num FROM v6) v, (SELECT unnest([{lens}]) AS plen) l) c"
+                    " JOIN net6 t ON t.plen = c.plen AND t.net = c.net"
                 )
         db.execute(
             f"""CREATE OR REPLACE TABLE m AS
@@ -307,79 +315,61 @@ class ColumnarMatcher:
             db.unregister("obs")
         return [Hit(row, nkind, key, tuple(ids)) for row, nkind, key, ids in found]
 
-    # -- whole Zeek TSV files ---------------------------------------------------------------
+    # -- distinct values, for whole files -------------------------------------------------
 
-    def scan_zeek(self, path: str | Path, size: int = 10_000) -> Iterator[list[Record]]:
-        """The records of a Zeek TSV file that hit something, as the reader would make them,
-        in lists of at most ``size``. Afterwards ``rows`` is the number of data rows read and
-        ``bad`` the rejected lines as ``(line number, reason)``.
+    def value_kinds(self) -> frozenset[str]:
+        """The record value kinds that could hit an active key (``host`` may be a name or
+        an address, ``hash`` any digest...)."""
+        return self._value_kinds
 
-        Two passes over the file in DuckDB: the distinct values of each field first (one
-        scan, one hash aggregate per field), matched as a set; then only the rows holding a
-        value that hit come out."""
-        self.rows = 0
-        self.bad: list[tuple[int, str]] = []
-        header = zeek_header(Path(path))
-        spec = LOGS.get(f"zeek.{header.path}")
+    def match_values(
+        self, values: pa.Table, *, remember: bool = False
+    ) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+        """The ``(kind, raw)`` pairs of a table that hit, as ``(kind, raw, key kind, key,
+        indicator ids)``. With ``remember``, pairs matched before (since
+        :meth:`forget_values`) are left out: a caller scanning a file keeps the hits itself,
+        and most values of a log come again and again."""
         db = self.db
-        if spec is None:
-            self.rows = self._count_rows(path, header)
-            return
-        values = _value_list(spec, header)
-        sets = _grouping_sets(spec, header)
-        involved = sorted({c for group in sets for c in group})
-        cols = ", ".join(_quote(c) for c in involved)
-        groups = ", ".join("(" + ", ".join(_quote(c) for c in g) + ")" for g in sets)
-        db.execute(
-            f"CREATE OR REPLACE TEMP TABLE g AS SELECT {cols}, GROUPING({cols}) AS gid,"
-            f" count(*) AS c FROM {_read_csv(path, header.fields, rejects=True)}"
-            f" GROUP BY GROUPING SETS ({groups}, ())"
-        )
-        everything = (1 << len(involved)) - 1
-        found = db.execute(f"SELECT c FROM g WHERE gid = {everything}").fetchone()
-        self.rows = int(found[0]) if found else 0
-        self.bad = [
-            (int(line), str(message))
-            for line, message in db.execute(
-                "SELECT line, min(error_message) FROM reject_errors GROUP BY line ORDER BY line"
-            ).fetchall()
+        db.register("vals", values)
+        source = "SELECT DISTINCT kind, raw FROM vals"
+        try:
+            if remember:
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (kind VARCHAR, raw VARCHAR)")
+                db.execute(
+                    f"CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM ({source}) v"
+                    " ANTI JOIN seen s ON s.kind = v.kind AND s.raw = v.raw"
+                )
+                db.execute("INSERT INTO seen SELECT * FROM fresh")
+                source = "SELECT kind, raw FROM fresh"
+            self._match_distinct(source)
+        finally:
+            db.unregister("vals")
+        return [
+            (kind, raw, nkind, key, tuple(ids))
+            for kind, raw, nkind, key, ids in db.execute("SELECT * FROM m").fetchall()
         ]
-        self._match_distinct(
-            f"SELECT DISTINCT s.kind, s.raw FROM (SELECT unnest({values}) AS s FROM g"
-            f" WHERE gid <> {everything}) WHERE s.raw IS NOT NULL"
-        )
-        if not db.execute("SELECT count(*) FROM m").fetchone()[0]:  # type: ignore[index]
-            return
-        wanted = _wanted(spec, header)
-        uid = next((u for u in spec.uid if u in header.fields), None)
-        whole = (
-            "concat_ws(chr(9), "
-            + ", ".join(f"coalesce({_quote(f)}, '')" for f in header.fields)
-            + ")"
-        )
-        line = f"CASE WHEN {_quote(uid)} IN ('-', '', '(empty)') THEN {whole} END" if uid else whole
-        source = _read_csv(path, header.fields)
-        # Its own cursor: matching a batch meanwhile must not cut this stream short.
-        result = db.cursor().execute(
-            f"""SELECT {", ".join(_quote(f) for f in wanted)}, line
-            FROM (SELECT *, {line} AS line, unnest({values}) AS s FROM {source}) t
-            SEMI JOIN (SELECT kind, raw FROM m) h ON h.kind = t.s.kind AND h.raw = t.s.raw"""
-        )
-        seen: set[str] = set()
-        # An Arrow reader streams: a file where every row hits does not pile up in memory.
-        for chunk in result.to_arrow_reader(size):
-            batch = []
-            for row in zip(*(column.to_pylist() for column in chunk.columns), strict=True):
-                record = zeek_record(spec, header, str(path), 0, wanted, row)
-                if record.rid not in seen:
-                    seen.add(record.rid)
-                    batch.append(record)
-            if batch:
-                yield batch
 
-    def _count_rows(self, path: str | Path, header: ZeekHeader) -> int:
-        found = self.db.execute(f"SELECT count(*) FROM {_read_csv(path, header.fields)}").fetchone()
-        return int(found[0]) if found else 0
+    def forget_values(self) -> None:
+        """Forget which values :meth:`match_values` has seen."""
+        self.db.execute("DROP TABLE IF EXISTS seen")
+
+    def scan_zeek(self, path: str | Path, size: int = 10_000) -> ZeekScan:
+        """The records of a Zeek TSV file that hit, in lists of at most ``size`` (see
+        :class:`~mburoja.detect.zeekscan.ZeekScan`; its ``stats`` count lines, records and
+        bad lines as the reader would)."""
+        return ZeekScan(self, path, size)
+
+
+def _value_kinds(keys: set[str]) -> frozenset[str]:
+    """The record value kinds that can meet keys of the kinds ``keys``."""
+    out = keys & {"domain", "ip", "md5", "sha1", "sha256", "sha512", "email", "url", "endpoint"}
+    if keys & {"domain", "ip"}:
+        out.add("host")
+    if keys & {"md5", "sha1", "sha256", "sha512"}:
+        out.add("hash")
+    if any(kind.startswith("x509-") for kind in keys):
+        out.add("x509")
+    return frozenset(out)
 
 
 def _halves(numbers: list[int]) -> tuple[pa.Array, pa.Array]:
@@ -396,144 +386,3 @@ def _quote(name: str) -> str:
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-class ZeekHeader:
-    """The header block of a Zeek TSV log."""
-
-    def __init__(self, path: str, fields: list[str], set_separator: str, empty: str, unset: str):
-        self.path = path
-        self.fields = fields
-        self.set_separator = set_separator
-        self.empty = empty
-        self.unset = unset
-
-
-def zeek_header(path: Path) -> ZeekHeader:
-    """Read the ``#`` lines at the top of a Zeek TSV log."""
-    meta: dict[str, str] = {}
-    fields: list[str] = []
-    with path.open("rb") as f:
-        for raw in f:
-            if not raw.startswith(b"#"):
-                break
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if line.startswith("#separator"):
-                continue
-            name, _, rest = line[1:].partition("\t")
-            if name == "fields":
-                fields = rest.split("\t")
-            else:
-                meta[name] = rest
-    return ZeekHeader(
-        meta.get("path", path.name.split(".", 1)[0]),
-        fields,
-        meta.get("set_separator", ","),
-        meta.get("empty_field", "(empty)"),
-        meta.get("unset_field", "-"),
-    )
-
-
-def _read_csv(path: str | Path, fields: list[str], *, rejects: bool = False) -> str:
-    columns = ", ".join(f"{_literal(f)}: 'VARCHAR'" for f in fields)
-    keep = ", store_rejects=true" if rejects else ""
-    return (
-        f"read_csv({_literal(str(path))}, delim='\\t', quote='', escape='', comment='#',"
-        f" header=false, auto_detect=false, null_padding=false, columns={{{columns}}},"
-        f" ignore_errors=true{keep})"
-    )
-
-
-def _grouping_sets(spec: LogSpec, header: ZeekHeader) -> list[tuple[str, ...]]:
-    """The column groups whose distinct values :func:`_value_list` needs."""
-    present = set(header.fields)
-    sets: list[tuple[str, ...]] = [(f.path,) for f in spec.fields if f.path in present]
-    if spec.name == "zeek.http" and {"host", "uri"} <= present:
-        sets.append(("host", "uri"))
-    if spec.dst_ip and spec.dst_port and {spec.dst_ip, spec.dst_port} <= present:
-        sets.append((spec.dst_ip, spec.dst_port))
-    return list(dict.fromkeys(sets))
-
-
-def _value_list(spec: LogSpec, header: ZeekHeader) -> str:
-    """A SQL list of ``{kind, raw}`` structs for one row, as :func:`values_of` makes them."""
-    present = set(header.fields)
-    drop = {header.unset, header.empty, ""}
-    bad = ", ".join(_literal(x) for x in sorted(drop))
-    single: list[str] = []
-    multi: list[str] = []
-    for field in spec.fields:
-        if field.path not in present:
-            continue
-        col = _quote(field.path)
-        if field.multi:
-            sep = _literal(header.set_separator)
-            # coalesce: a NULL list would make the whole concatenation NULL
-            multi.append(
-                f"coalesce(list_transform(list_filter(string_split({col}, {sep}),"
-                f" lambda x: x NOT IN ({bad})),"
-                f" lambda x: {{'kind': {_literal(field.kind)}, 'raw': x}}), [])"
-            )
-        else:
-            single.append(
-                f"{{'kind': {_literal(field.kind)}, 'raw': CASE WHEN {col} IN ({bad}) THEN NULL"
-                f" ELSE {col} END}}"
-            )
-    if spec.name == "zeek.http" and {"host", "uri"} <= present:
-        single.append(
-            "{'kind': 'url', 'raw': CASE WHEN host NOT IN (" + bad + ") AND starts_with(uri, '/')"
-            " THEN 'http://' || host || uri END}"
-        )
-    if spec.dst_ip in present and spec.dst_port in present and spec.dst_ip and spec.dst_port:
-        ip, port = _quote(spec.dst_ip), _quote(spec.dst_port)
-        single.append(
-            f"{{'kind': 'endpoint', 'raw': CASE WHEN {ip} NOT IN ({bad}) AND {port} NOT IN"
-            f" ({bad}) THEN {ip} || '|' || {port} END}}"
-        )
-    parts = [f"[{', '.join(single)}]"] if single else []
-    parts.extend(multi)
-    return " || ".join(parts) if parts else "[]"
-
-
-def _wanted(spec: LogSpec, header: ZeekHeader) -> list[str]:
-    """The columns a record is made of: observables, ids, time and the connection."""
-    names = {f.path for f in spec.fields} | set(spec.uid) | {spec.ts, "host", "uri"}
-    names |= {n for n in (spec.src_ip, spec.dst_ip, spec.dst_port, spec.proto) if n}
-    return [f for f in header.fields if f in names]
-
-
-def zeek_record(
-    spec: LogSpec, header: ZeekHeader, source: str, line: int, names: list[str], row: Any
-) -> Record:
-    """One TSV row (the ``names`` columns as strings, then the whole line when the record
-    has no id) as the record a reader makes of it."""
-    drop = (header.unset, header.empty, "")
-    fields: dict[str, Any] = {}
-    for name, value in zip(names, row, strict=False):
-        if value is None or value in drop:
-            continue
-        fields[name] = value
-    multi = {f.path for f in spec.fields if f.multi}
-    for name in multi & fields.keys():
-        fields[name] = [x for x in str(fields[name]).split(header.set_separator) if x not in drop]
-    raw_line = row[len(names)] or ""
-    uid = next((str(fields[u]) for u in spec.uid if u in fields), None)
-    ts_text = fields.get(spec.ts)
-    port = fields.get(spec.dst_port) if spec.dst_port else None
-    return Record(
-        source=source,
-        line=line,
-        log=spec.name,
-        rid=record_id(spec.name, uid, ts_text, raw_line),
-        ts=float(ts_text) if ts_text else None,
-        values=values_of(spec, fields.get),
-        src_ip=fields.get(spec.src_ip) if spec.src_ip else None,
-        dst_ip=fields.get(spec.dst_ip) if spec.dst_ip else None,
-        dst_port=int(port) if port and str(port).isdigit() else None,
-        proto=fields.get(spec.proto) if spec.proto else None,
-    )
-
-
-def batches(records: Sequence[Record], size: int) -> Iterator[Sequence[Record]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]

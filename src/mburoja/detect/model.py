@@ -38,7 +38,7 @@ class Record(msgspec.Struct, kw_only=True):
 
     ``rid`` identifies the record across re-reads and redeliveries (sightings count distinct
     ``rid``\\ s): ``<log>:<uid>:<ts text>`` for logs with a connection or file id, else
-    ``<log>:h:<hash of the line>``. ``values`` keeps the log's order.
+    ``<log>:h:<hash of the line>``. ``values`` holds each pair once, in the log's order.
     """
 
     source: str
@@ -134,6 +134,10 @@ LOGS: Final[Mapping[str, LogSpec]] = {
         _zeek("conn"),
         _zeek("http", Field("host", "host")),
         _zeek("ssl", Field("server_name", "domain"), Field("cert_chain_fps", "x509", True)),
+        # Zeek 5.1+ logs the file's connection (uid, id.*); up to 5.0 the hosts it went
+        # between (tx_hosts, rx_hosts): a log has one layout or, with the deprecated
+        # script that adds the old fields back, both. The record id is the file id either
+        # way: one connection (uid) can carry many files.
         _zeek(
             "files",
             Field("tx_hosts", "ip", multi=True),
@@ -142,7 +146,6 @@ LOGS: Final[Mapping[str, LogSpec]] = {
             Field("sha1", "sha1"),
             Field("sha256", "sha256"),
             uid=("fuid",),
-            conn=False,
         ),
         _zeek(
             "x509",
@@ -157,10 +160,12 @@ LOGS: Final[Mapping[str, LogSpec]] = {
             "dns",
             Field("dns.rrname", "domain"),
             Field("dns.queries[].rrname", "domain"),
+            # Answers come detailed (answers[].rdata), grouped by type, or both: every
+            # form is answer data of one kind, so a value both carry is kept once.
             Field("dns.answers[].rdata", "host"),
-            Field("dns.grouped.A", "ip", multi=True),
-            Field("dns.grouped.AAAA", "ip", multi=True),
-            Field("dns.grouped.CNAME", "domain", multi=True),
+            Field("dns.grouped.A", "host", multi=True),
+            Field("dns.grouped.AAAA", "host", multi=True),
+            Field("dns.grouped.CNAME", "host", multi=True),
         ),
         _eve("http", Field("http.hostname", "host")),
         _eve("tls", Field("tls.sni", "domain"), Field("tls.fingerprint", "x509")),
@@ -216,7 +221,8 @@ def values_of(spec: LogSpec, get: Callable[[str], Any]) -> list[tuple[str, str]]
     """The ``(kind, raw value)`` pairs of one parsed line, ``get(path)`` giving a field's
     value: a string, a list of strings (multi fields, nested ``[]`` paths), or None.
 
-    Empty and unset values (``-``, ``(empty)``, ``""``) are dropped.
+    Empty and unset values (``-``, ``(empty)``, ``""``) are dropped, and a pair that two
+    fields (or one list) carry again is kept once, where it first comes (:func:`distinct`).
     """
     out: list[tuple[str, str]] = []
     for field in spec.fields:
@@ -229,4 +235,9 @@ def values_of(spec: LogSpec, get: Callable[[str], Any]) -> list[tuple[str, str]]
             if text and text not in ("-", "(empty)"):
                 out.append((field.kind, text))
     out.extend(derived_values(spec, get))
-    return out
+    return distinct(out)
+
+
+def distinct(values: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``values`` with each pair once, where it first comes."""
+    return list(dict.fromkeys(values)) if len(values) > 1 else values

@@ -6,12 +6,27 @@ micro-batch of records and, in this order:
 1. matches it (every key hit names every indicator it matched);
 2. confirms hits of complex indicators with the pattern evaluator;
 3. stores the (indicator, record) pairs not stored before (a redelivered or re-read record
-   counts once) and writes an alert line for each new one;
+   counts once), marking their windows as owing a sighting, and writes an alert line for
+   each new one;
 4. writes a new version of the STIX ``sighting`` (and its ``observed-data`` and SCOs) of
-   every (indicator, window) that gained a record, into the ``sightings`` collection.
+   every (indicator, window) that gained a record, into the ``sightings`` collection, and
+   clears the marks it settled.
 
 Only when :meth:`process` returns is the batch durable, so a stream consumer acknowledges
 its messages after it (at-least-once delivery, counted once).
+
+**Failures between 3 and 4.** The hits are committed before the sighting is written. When
+the sighting write fails, the marks stay (``sighting_pending``): a redelivery of the batch
+finds its hits known but their windows still owed and writes them; otherwise the next
+:meth:`Detector.refresh` (at start, and every ``detect.refresh_s`` while streaming) rewrites
+every window marked more than a minute ago (at start: every one).
+
+**Concurrent writers of one window.** Summing a window up and storing its sighting happen
+under :meth:`SqlStore.sighting_lock` (a PostgreSQL advisory lock per window), so the sum
+written last is the newest: a worker that summed 5 records cannot store them after another
+stored 7. Under the lock the stored sighting is read first: a window whose stored count is
+not lower than the sum is not written again, and the new version's ``modified`` is after the
+stored one's, whatever the clocks of the hosts. On SQLite the lock covers one process.
 
 A sighting names the indicator (``sighting_of_ref``), our identity (``where_sighted_refs``,
 ``created_by_ref``), ``count``/``first_seen``/``last_seen`` over the distinct records of the
@@ -23,6 +38,7 @@ federation pushes it back), while AMBER keeps it from everyone else outside.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -49,7 +65,11 @@ from mburoja.stix.model import RawObject
 from mburoja.store.detection import HitRow, WindowSummary
 from mburoja.store.sql import SqlStore
 
+log = logging.getLogger(__name__)
+
 SIGHTINGS_COLLECTION = "sightings"
+#: a window marked as owing its sighting longer ago than this is rewritten by any detector
+PENDING_GRACE_S = 60.0
 _SCO_TYPES = {
     "domain": "domain-name",
     "url": "url",
@@ -117,8 +137,11 @@ class Detector:
         self.webhook_url = webhook
         self.on_sightings = on_sightings
         self._identity: str | None = None
-        self._last_modified: dict[str, str] = {}
         self.index_build_s = 0.0
+        self._repaired_once = False
+        #: sighting versions :meth:`refresh` rewrote for windows a failed run left owed, kept
+        #: until :meth:`take_repaired` (a stream worker publishes them)
+        self.repaired: list[dict[str, Any]] = []
 
     def close(self) -> None:
         if self.webhook is not None:
@@ -145,15 +168,43 @@ class Detector:
                 if found.owner is not None:
                     self.owner_of[found.id] = found.owner
         self.index_build_s += time.perf_counter() - started
+        self._repair()
         return delta
+
+    def _repair(self) -> None:
+        """Write the sightings of windows that are still owed one: every such window when
+        this detector starts, later only those marked more than ``PENDING_GRACE_S`` ago (a
+        younger mark is most likely being written by its own worker right now)."""
+        grace = PENDING_GRACE_S if self._repaired_once else 0.0
+        self._repaired_once = True
+        owed = self.store.pending_windows(marked_before=time.time() - grace)
+        if not owed:
+            return
+        objects = self._write_windows(owed)
+        sightings = [o for o in objects if o["type"] == "sighting"]
+        if sightings:
+            log.warning(
+                "rewrote %d sightings that an earlier failure had left unwritten", len(sightings)
+            )
+            self.repaired.extend(sightings)
+            if self.on_sightings is not None:
+                self.on_sightings(sightings)
+
+    def take_repaired(self) -> list[dict[str, Any]]:
+        """The sighting versions :meth:`refresh` rewrote since the last call."""
+        taken, self.repaired = self.repaired, []
+        return taken
 
     # -- one batch -------------------------------------------------------------------------
 
-    def process(self, records: Sequence[Record]) -> Outcome:
+    def process(self, records: Sequence[Record], hits: list[Hit] | None = None) -> Outcome:
+        """One micro-batch; ``hits`` when the matcher has already found them (a whole-file
+        scan does), else the matcher finds them here."""
         outcome = Outcome(records=len(records))
         if not records:
             return outcome
-        hits = self.matcher.match(records)
+        if hits is None:
+            hits = self.matcher.match(records)
         hits = self._confirm(records, hits, outcome)
         outcome.hits = len(hits)
         window = self.detect.window_s
@@ -164,17 +215,27 @@ class Detector:
             start = int(ts // window * window)
             for indicator_id in hit.indicators:
                 rows.append(HitRow(indicator_id, record.rid, start, ts, hit.kind, hit.value))
+        if rows:
+            self.identity()  # no home organisation: fail before storing anything
         new = self.store.record_hits(rows)
         outcome.new_hits = len(new)
         outcome.repeated = len(rows) - len(new)
         if new:
             self._alert(records, hits, {(h.indicator_id, h.rid) for h in new})
-            windows = sorted({(h.indicator_id, h.window_start) for h in new})
-            objects = self._sightings(self.store.window_summaries(windows))
-            outcome.sightings = len(windows)
+        windows = {(h.indicator_id, h.window_start) for h in new}
+        if outcome.repeated:
+            # A redelivery: the attempt that stored these hits may have failed to write the
+            # sighting; its windows are then still owed.
+            windows.update(
+                self.store.pending_versions((h.indicator_id, h.window_start) for h in rows)
+            )
+        if windows:
+            objects = self._write_windows(sorted(windows))
+            sightings = [o for o in objects if o["type"] == "sighting"]
+            outcome.sightings = len(sightings)
             outcome.objects = objects
-            if self.on_sightings is not None:
-                self.on_sightings([o for o in objects if o["type"] == "sighting"])
+            if self.on_sightings is not None and sightings:
+                self.on_sightings(sightings)
         return outcome
 
     def _confirm(self, records: Sequence[Record], hits: list[Hit], outcome: Outcome) -> list[Hit]:
@@ -252,16 +313,40 @@ class Detector:
             self._identity = found
         return self._identity
 
-    def _sightings(self, summaries: list[WindowSummary]) -> list[dict[str, Any]]:
+    def _write_windows(self, windows: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        """Sum up ``windows`` and store a new sighting version of each whose stored count is
+        lower, then clear their marks; the objects written (see the module docstring)."""
+        identity = self.identity()
+        with self.store.sighting_lock(windows):
+            # The marks are read before the sums: a sum counts at least what its mark says,
+            # and hits stored after the read bump the mark, which then stays.
+            owed = self.store.pending_versions(windows)
+            summaries = self.store.window_summaries(windows)
+            ids = {s: _sighting_id(identity, s.indicator_id, s.window_start) for s in summaries}
+            stored = self.store.current_many(list(ids.values()))
+            fresh: list[tuple[WindowSummary, str | None]] = []
+            for summary in summaries:
+                previous = stored.get(ids[summary])
+                body = orjson.loads(previous.raw) if previous is not None else {}
+                if body.get("count", 0) < summary.count:
+                    fresh.append((summary, body.get("modified")))
+            objects = self._sightings(fresh) if fresh else []
+            self.store.clear_pending(owed)
+        return objects
+
+    def _sightings(self, summaries: list[tuple[WindowSummary, str | None]]) -> list[dict[str, Any]]:
+        """Store sightings of ``summaries``, each with the ``modified`` of the version it
+        replaces (None: the first)."""
         identity = self.identity()
         marking = tlp_marking_id(self.detect.sighting_tlp)
-        owners = sorted({o for s in summaries if (o := self.owner_of.get(s.indicator_id))})
+        owners = sorted({o for s, _ in summaries if (o := self.owner_of.get(s.indicator_id))})
         identities = self.store.org_identities(owners)
         objects: list[dict[str, Any]] = []
-        for summary in summaries:
+        for summary, previous in summaries:
             owner = self.owner_of.get(summary.indicator_id)
             recipients = [identities[owner]] if owner in identities else []
-            objects.extend(self._sighting(summary, identity, marking, recipients))
+            modified = _modified(previous)
+            objects.extend(self._sighting(summary, identity, marking, recipients, modified))
         self.store.ensure_collection(
             SIGHTINGS_COLLECTION, "Sightings", "Indicator hits in local telemetry"
         )
@@ -273,21 +358,18 @@ class Detector:
         )
         return objects
 
-    def _modified(self, object_id: str) -> str:
-        """Now, but always after the previous version this process wrote."""
-        stamp = timestamps.from_epoch(time.time())
-        last = self._last_modified.get(object_id)
-        if last is not None and stamp <= last:
-            stamp = timestamps.from_epoch(timestamps.parse(last).timestamp() + 0.001)
-        self._last_modified[object_id] = stamp
-        return stamp
-
     def _sighting(
-        self, s: WindowSummary, identity: str, marking: str, recipients: list[str]
+        self,
+        s: WindowSummary,
+        identity: str,
+        marking: str,
+        recipients: list[str],
+        modified: str,
     ) -> list[dict[str, Any]]:
-        name = f"{identity}|{s.indicator_id}|{s.window_start}".encode()
-        sighting_id = uuid5_id("sighting", name)
-        observed_id = uuid5_id("observed-data", name)
+        sighting_id = _sighting_id(identity, s.indicator_id, s.window_start)
+        observed_id = uuid5_id(
+            "observed-data", _window_name(identity, s.indicator_id, s.window_start)
+        )
         created = timestamps.from_epoch(s.window_start)
         common: dict[str, Any] = {"object_marking_refs": [marking]}
         if recipients:
@@ -297,7 +379,6 @@ class Detector:
             for sco in _scos(kind, value):
                 scos.append({**sco, **common})
         first, last = timestamps.from_epoch(s.first_seen), timestamps.from_epoch(s.last_seen)
-        modified = self._modified(sighting_id)
         observed = {
             "type": "observed-data",
             "spec_version": "2.1",
@@ -327,6 +408,24 @@ class Detector:
             **common,
         }
         return [*scos, observed, sighting]
+
+
+def _window_name(identity: str, indicator_id: str, window_start: int) -> bytes:
+    return f"{identity}|{indicator_id}|{window_start}".encode()
+
+
+def _sighting_id(identity: str, indicator_id: str, window_start: int) -> str:
+    """The id of our sighting of one indicator in one window: the same in every process."""
+    return uuid5_id("sighting", _window_name(identity, indicator_id, window_start))
+
+
+def _modified(previous: str | None) -> str:
+    """Now, but after ``previous`` (the stored version's, from a host whose clock is ahead,
+    or from the same millisecond)."""
+    stamp = timestamps.from_epoch(time.time())
+    if previous is not None and stamp <= previous:
+        stamp = timestamps.from_epoch(timestamps.parse(previous).timestamp() + 0.001)
+    return stamp
 
 
 def _sco(sco: dict[str, Any]) -> dict[str, Any]:

@@ -33,11 +33,11 @@ republished version is dropped by the stream's duplicate window); otherwise with
 publish. The store is the record: a failed publication is logged and counted, and the batch
 is still acked (a redelivery would find nothing new to publish).
 
-**Index updates.** Every worker reads the indicators from the store, the source of truth.
-The key ``indicators`` of the key-value bucket ``index_bucket`` only says "look now":
-whoever commits indicators calls :func:`announce_index` (or :class:`IndexAnnouncer`), and
-each worker, watching the key, refreshes its index before its next batch. Workers also
-refresh every ``refresh_s`` whatever the bucket says. No process pushes indexes around.
+**Index updates.** Every worker reads the indicators from the store. It watches the index
+bucket ``index_bucket`` (:mod:`mburoja.detect.announce`): an announcement makes it refresh
+its index before its next batch; it also refreshes every ``refresh_s`` whatever the bucket
+says. A refresh also rewrites sightings an earlier failure left owed (``Detector.refresh``);
+those are published like the others.
 
 Stopping: ``max_idle_s`` seconds without a message, SIGTERM or SIGINT (when run in the main
 thread), or ``stop`` set. The batch in hand is finished and acked first.
@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import msgspec
@@ -67,8 +67,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
-from nats.js.kv import KeyValue
 
+from mburoja.detect.announce import DEFAULT_BUCKET, IndexWatch, connect
 from mburoja.detect.model import BadLine, Record
 from mburoja.detect.pipeline import Detector, Outcome
 from mburoja.detect.readers import ReadStats, squid, suricata, zeek
@@ -76,12 +76,8 @@ from mburoja.detect.readers.source import Line
 from mburoja.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_BUCKET",
-    "INDEX_KEY",
-    "IndexAnnouncer",
     "StreamOptions",
     "StreamReport",
-    "announce_index",
     "parse_message",
     "parse_url",
     "run_stream",
@@ -90,12 +86,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BUCKET: Final = "mburoja-index"
-#: The key of the index bucket whose changes tell workers to look at the store now.
-INDEX_KEY: Final = "indicators"
 STREAM_FORMATS: Final = ("auto", "zeek", "eve", "squid")
 _BACKOFF_MAX_S: Final = 30.0
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,11 +163,6 @@ def parse_url(url: str) -> tuple[str, str]:
     return f"{parts.scheme}://{parts.netloc}", subject
 
 
-def _server(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.netloc else url
-
-
 def stream_name(subject: str) -> str:
     """The name of the stream created for a subject no stream captures:
     ``telemetry.zeek`` → ``MBUROJA_TELEMETRY_ZEEK``, ``telemetry.>`` →
@@ -246,35 +233,6 @@ def parse_message(
 # -- JetStream plumbing --------------------------------------------------------------------
 
 
-async def _connect(server: str, name: str, wait_s: float = 10.0) -> NATS:
-    """A connection that, once made, reconnects for as long as it takes (a NATS restart
-    must not end the workers), but that fails within ``wait_s`` when the server cannot be
-    reached at first (a wrong URL must say so)."""
-    said: list[str] = []
-
-    async def error(exc: Exception) -> None:
-        if str(exc) not in said[-1:]:  # one line per new problem, not one per retry
-            said.append(str(exc))
-            log.warning("NATS %s: %s", server, exc or type(exc).__name__)
-
-    try:
-        return await asyncio.wait_for(
-            nats.connect(
-                server,
-                name=name,
-                connect_timeout=min(wait_s, 5.0),
-                max_reconnect_attempts=-1,
-                error_cb=error,
-            ),
-            wait_s,
-        )
-    except (TimeoutError, OSError, nats.errors.Error) as exc:
-        why = said[-1] if said else (str(exc) or type(exc).__name__)
-        raise ConfigError(
-            f"cannot reach NATS at {server}: {why}; is nats-server running there (with -js)?"
-        ) from exc
-
-
 async def _ensure_stream(js: JetStreamContext, subject: str, name: str | None) -> str:
     try:
         if name:
@@ -327,78 +285,6 @@ async def _ensure_consumer(
             f"--durable {options.durable}: cannot create or update the consumer on stream "
             f"{stream}: {exc.description or exc}"
         ) from exc
-
-
-async def _bucket(js: JetStreamContext, bucket: str) -> KeyValue:
-    try:
-        return await js.key_value(bucket)
-    except nats.js.errors.BucketNotFoundError:
-        try:
-            return await js.create_key_value(
-                bucket=bucket, history=1, description="mburoja: look at the store now"
-            )
-        except nats.js.errors.BadRequestError:  # created by another process meanwhile
-            return await js.key_value(bucket)
-
-
-async def announce_index(nc_or_url: NATS | str, bucket: str = DEFAULT_BUCKET, seq: int = 0) -> int:
-    """Tell every worker watching ``bucket`` to refresh its index now: put ``seq`` (the
-    store sequence of the last commit) under :data:`INDEX_KEY`. Returns the bucket revision.
-    A URL (``nats://host:port``, a path is ignored) is connected to and closed again."""
-    if isinstance(nc_or_url, NATS):
-        nc = nc_or_url
-    else:
-        nc = await _connect(_server(nc_or_url), "mburoja-announcer")
-    try:
-        kv = await _bucket(nc.jetstream(), bucket)
-        return await kv.put(INDEX_KEY, str(seq).encode())
-    finally:
-        if nc is not nc_or_url:
-            await nc.close()
-
-
-class IndexAnnouncer:
-    """:func:`announce_index` for synchronous code: connects once, then ``announce(seq)``
-    as often as needed. The connection lives on an event loop of its own thread."""
-
-    def __init__(self, url: str, bucket: str = DEFAULT_BUCKET, *, timeout_s: float = 10.0):
-        self.bucket = bucket
-        self.timeout_s = timeout_s
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="mburoja-announcer", daemon=True
-        )
-        self._thread.start()
-        try:
-            connect = _connect(_server(url), "mburoja-announcer", wait_s=timeout_s)
-            self._nc = asyncio.run_coroutine_threadsafe(connect, self._loop).result(timeout_s + 5)
-        except BaseException:
-            self._stop_loop()
-            raise
-
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s)
-
-    def announce(self, seq: int) -> int:
-        return self._call(announce_index(self._nc, self.bucket, seq))
-
-    def close(self) -> None:
-        if not self._loop.is_closed():
-            try:
-                self._call(self._nc.close())
-            finally:
-                self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(self.timeout_s)
-        self._loop.close()
-
-    def __enter__(self) -> IndexAnnouncer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _Pull:
@@ -478,7 +364,7 @@ class _Worker:
         self.stats = ReadStats()
         self.started = time.monotonic()
         self.stopping = asyncio.Event()
-        self.index_wanted = asyncio.Event()
+        self.index = IndexWatch()
         # One thread runs every Detector call, in order, so the event loop stays free for
         # keep-alives, the index watch and signals while a batch is matched.
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mburoja-match")
@@ -491,32 +377,25 @@ class _Worker:
     async def run(self) -> StreamReport:
         loop = asyncio.get_running_loop()
         try:
-            nc = await _connect(self.server, f"mburoja-match {self.options.durable}")
+            nc = await connect(self.server, f"mburoja-match {self.options.durable}")
         except BaseException:
             self.executor.shutdown()
             raise
         handled = self._signals(loop)
-        watch: asyncio.Task[None] | None = None
-        watcher: KeyValue.KeyWatcher | None = None
         try:
             js = nc.jetstream()
             stream = await _ensure_stream(js, self.subject, self.options.stream)
             self.report.stream = stream
             await _ensure_consumer(js, stream, self.subject, self.options)
             pull = await _Pull.open(nc, stream, self.options.durable)
-            kv = await _bucket(js, self.options.index_bucket)
-            watcher = await kv.watch(INDEX_KEY)
-            watch = asyncio.create_task(self._watch(watcher))
+            await self.index.start(js, self.options.index_bucket)
             publish = await self._publisher(nc, js)
-            await self._refresh()
+            await self._refresh(publish)
             await self._loop(nc, pull, publish)
         finally:
             for sig in handled:
                 loop.remove_signal_handler(sig)
-            if watch is not None:
-                watch.cancel()
-            if watcher is not None:
-                await _quietly(watcher.stop())
+            await self.index.stop()
             await _quietly(nc.flush())  # the last acks
             await _quietly(nc.close())
             self.executor.shutdown(wait=True)
@@ -556,8 +435,8 @@ class _Worker:
                 await self._pause(1.0)
                 continue
             # An announcement that came while waiting applies to what was fetched.
-            if self.index_wanted.is_set() or time.monotonic() - last_refresh >= options.refresh_s:
-                await self._refresh()
+            if self.index.wanted.is_set() or time.monotonic() - last_refresh >= options.refresh_s:
+                await self._refresh(publish)
                 last_refresh = time.monotonic()
             if msgs:
                 last_message = time.monotonic()
@@ -667,19 +546,6 @@ class _Worker:
 
     # -- the index -------------------------------------------------------------------------
 
-    async def _watch(self, watcher: KeyValue.KeyWatcher) -> None:
-        started = False  # values before the first None are the state at start, not news
-        while True:
-            entry = await watcher.updates(timeout=None)
-            if entry is None:
-                started = True
-                continue
-            if not isinstance(entry, KeyValue.Entry):  # the watcher was stopped
-                return
-            if started and entry.operation is None:
-                self.report.announcements += 1
-                self.index_wanted.set()
-
     def _refresh_all(self) -> None:
         """Refresh until the feed has read everything committed (it reads in chunks)."""
         feed = self.detector.feed
@@ -689,16 +555,21 @@ class _Worker:
             if feed.seq == before:
                 return
 
-    async def _refresh(self) -> None:
-        self.index_wanted.clear()
+    async def _refresh(self, publish: _Publish) -> None:
+        self.index.wanted.clear()
         await asyncio.get_running_loop().run_in_executor(self.executor, self._refresh_all)
         self.report.index_refreshes += 1
+        repaired = self.detector.take_repaired()  # sightings a failed batch had left owed
+        if repaired:
+            self.report.sightings += len(repaired)
+            await publish(repaired)
 
     def _sync_report(self) -> None:
         self.report.elapsed_s = time.monotonic() - self.started
         self.report.bad = self.stats.bad
         self.report.bad_lines = list(self.stats.bad_lines)
         self.report.ignored = self.stats.ignored
+        self.report.announcements = self.index.changes
 
 
 _Publish = Callable[[list[dict[str, Any]]], Coroutine[Any, Any, None]]

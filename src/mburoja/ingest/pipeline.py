@@ -155,7 +155,18 @@ class Ingestor:
             if status == "ok":
                 report.dangling_refs = self.store.dangling_refs(ingest_id)
             self.store.finish_ingest(ingest_id, status, report)
+            self._announce(report)
         return report
+
+    def _announce(self, report: IngestReport) -> None:
+        """With ``detect.announce_url`` set, tell the match workers when the run stored an
+        indicator (see ``detect.announce``); what it committed counts, even if it failed
+        later. Never raises: the ingest is committed whatever NATS says."""
+        if not self.settings.detect.announce_url or not (report.new or report.new_versions):
+            return
+        from mburoja.detect.announce import announce_ingest  # loads NATS only when used
+
+        announce_ingest(self.store, self.settings.detect, report.ingest_id)
 
     def _run(
         self, items: Iterable[RawObject | Reject], report: IngestReport, provenance: Provenance

@@ -1,16 +1,44 @@
 """What detection reads from and writes to the store: indicator versions in commit order,
-and the (indicator, record) hits sightings are made of."""
+the (indicator, record) hits sightings are made of, and the sighting windows owed a rewrite.
+
+Writing a sighting is three steps in different transactions: the hits (with their windows
+marked in ``sighting_pending``), the sighting version (an ingest run), then clearing the
+marks. A process that fails in between leaves the marks, and the next detector to start or
+refresh rewrites those windows. :meth:`Detection.sighting_lock` keeps two writers of one
+window from interleaving their sum and their write.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
     from mburoja.policy import Policy
+
+_HIT_ROWS = 1000  # rows per multi-row INSERT (6 parameters each)
+_CHUNK = 500  # windows per lookup
+_LOCKS_GUARD = threading.Lock()
+_LOCAL_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _lock_key(indicator_id: str, window_start: int) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for one sighting window."""
+    digest = hashlib.blake2b(f"sighting|{indicator_id}|{window_start}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def _local_lock(url: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCAL_LOCKS.setdefault(url, threading.Lock())
 
 
 class HitRow(msgspec.Struct, frozen=True, array_like=True):
@@ -38,6 +66,7 @@ class WindowSummary(msgspec.Struct, frozen=True, kw_only=True):
 class Detection:
     """Mixin of :class:`~mburoja.store.sql.SqlStore`."""
 
+    url: str
     engine: Any
     dialect: str
     _ph: str
@@ -94,39 +123,140 @@ class Detection:
         return "1" if self.dialect == "sqlite" else "TRUE"
 
     def record_hits(self, hits: Sequence[HitRow]) -> list[HitRow]:
-        """Store hits and return those not stored before: an (indicator, record) pair that
-        is already there (a redelivered or re-read record) is neither stored nor returned."""
+        """Store hits and return those this call stored: an (indicator, record) pair that is
+        already there (a redelivered or re-read record, or one a concurrent writer stored
+        first) is neither stored nor returned, so concurrent writers' returns are disjoint.
+
+        In the same transaction, the window of every stored hit is marked as owing its
+        sighting a rewrite (``sighting_pending``, see :meth:`pending_versions`).
+
+        Rows go in (indicator, record) order, and the marks after them in (indicator,
+        window) order: two writers with overlapping hits wait for each other, never on each
+        other (no deadlock on PostgreSQL).
+        """
         if not hits:
             return []
         ph = self._ph
         unique: dict[tuple[str, str], HitRow] = {}
         for hit in hits:
             unique.setdefault((hit.indicator_id, hit.rid), hit)
-        rids = sorted({h.rid for h in unique.values()})
-        insert = (
-            "INSERT INTO sighting_hits (indicator_id, rid, window_start, ts, kind, value)"
-            f" VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})"
-            " ON CONFLICT (indicator_id, rid) DO NOTHING"
-        )
+        ordered = [unique[key] for key in sorted(unique)]
+        row = f"({ph}, {ph}, {ph}, {ph}, {ph}, {ph})"
+        stored: set[tuple[str, str]] = set()
         with self.engine.execution_options(mburoja_write=True).begin() as conn:
-            known: set[tuple[str, str]] = set()
-            for start in range(0, len(rids), 500):
-                chunk = rids[start : start + 500]
-                marks = ", ".join([ph] * len(chunk))
-                for indicator_id, rid in conn.exec_driver_sql(
-                    f"SELECT indicator_id, rid FROM sighting_hits WHERE rid IN ({marks})",
-                    tuple(chunk),
-                ):
-                    known.add((str(indicator_id), str(rid)))
-            new = [h for key, h in unique.items() if key not in known]
-            if new:
-                conn.exec_driver_sql(insert, [msgspec.structs.astuple(h) for h in new])
+            for start in range(0, len(ordered), _HIT_ROWS):
+                chunk = ordered[start : start + _HIT_ROWS]
+                inserted = conn.exec_driver_sql(
+                    "INSERT INTO sighting_hits (indicator_id, rid, window_start, ts, kind, value)"
+                    f" VALUES {', '.join([row] * len(chunk))}"
+                    " ON CONFLICT (indicator_id, rid) DO NOTHING RETURNING indicator_id, rid",
+                    tuple(value for hit in chunk for value in msgspec.structs.astuple(hit)),
+                )
+                stored.update((str(i), str(r)) for i, r in inserted)
+            new = [hit for key, hit in unique.items() if key in stored]
+            windows = sorted({(h.indicator_id, h.window_start) for h in new})
+            if windows:
+                marked = time.time()
+                conn.exec_driver_sql(
+                    "INSERT INTO sighting_pending (indicator_id, window_start, version, marked)"
+                    f" VALUES ({ph}, {ph}, 1, {ph})"
+                    " ON CONFLICT (indicator_id, window_start) DO UPDATE SET"
+                    " version = sighting_pending.version + 1, marked = excluded.marked",
+                    [(indicator_id, start, marked) for indicator_id, start in windows],
+                )
         return new
+
+    # -- sighting windows owed a rewrite ---------------------------------------------------
+
+    def pending_versions(self, windows: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Which of ``windows`` owe their sighting a rewrite, each with the version of its
+        mark (it grows with every batch that adds hits to the window)."""
+        ph = self._ph
+        wanted = sorted(set(windows))
+        out: dict[tuple[str, int], int] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                test = " OR ".join([f"(indicator_id = {ph} AND window_start = {ph})"] * len(chunk))
+                for indicator_id, window_start, version in conn.exec_driver_sql(
+                    "SELECT indicator_id, window_start, version FROM sighting_pending"
+                    f" WHERE {test}",
+                    tuple(value for pair in chunk for value in pair),
+                ):
+                    out[(str(indicator_id), int(window_start))] = int(version)
+        return out
+
+    def pending_windows(self, marked_before: float, limit: int = 1000) -> list[tuple[str, int]]:
+        """Windows marked before ``marked_before`` (epoch seconds) whose sighting is still
+        owed: their writer failed, or is slow."""
+        ph = self._ph
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT indicator_id, window_start FROM sighting_pending WHERE marked < "
+                f"{ph} ORDER BY indicator_id, window_start LIMIT {ph}",
+                (marked_before, limit),
+            ).all()
+        return [(str(indicator_id), int(window_start)) for indicator_id, window_start in rows]
+
+    def clear_pending(self, versions: Mapping[tuple[str, int], int]) -> None:
+        """Clear the marks a stored sighting settled: each only if its version is still the
+        one read before the window was summed up (hits that came since keep it)."""
+        if not versions:
+            return
+        ph = self._ph
+        with self.engine.execution_options(mburoja_write=True).begin() as conn:
+            conn.exec_driver_sql(
+                "DELETE FROM sighting_pending"
+                f" WHERE indicator_id = {ph} AND window_start = {ph} AND version = {ph}",
+                [(i, w, version) for (i, w), version in sorted(versions.items())],
+            )
+
+    @contextmanager
+    def sighting_lock(self, windows: Iterable[tuple[str, int]]) -> Iterator[None]:
+        """Hold the sighting windows ``windows`` for one writer at a time, across processes:
+        a PostgreSQL session advisory lock per (indicator, window), taken in key order (no
+        deadlock), released on exit or when the connection dies. On SQLite a lock per store
+        file serialises the writers of this process only."""
+        if self.dialect != "postgresql":
+            with _local_lock(self.url):
+                yield
+            return
+        keys = sorted({_lock_key(indicator_id, start) for indicator_id, start in windows})
+        with self.engine.connect() as conn:
+            try:
+                for key in keys:
+                    conn.exec_driver_sql("SELECT pg_advisory_lock(%s)", (key,))
+                conn.commit()  # session locks outlive the transaction; do not sit in one
+                yield
+            finally:
+                try:
+                    conn.exec_driver_sql("SELECT pg_advisory_unlock_all()")
+                    conn.commit()
+                except DBAPIError:
+                    conn.invalidate()  # closing the session releases its locks
+
+    # -- what ingest needs to announce ----------------------------------------------------
+
+    def ingest_stored_indicators(self, ingest_id: int) -> bool:
+        """Whether ingest run ``ingest_id`` stored an indicator (a new one or a version)."""
+        with self.engine.connect() as conn:
+            found = conn.exec_driver_sql(
+                f"SELECT 1 FROM objects WHERE ingest_id = {self._ph} AND type = 'indicator'"
+                " LIMIT 1",
+                (ingest_id,),
+            ).first()
+        return found is not None
+
+    def last_seq(self) -> int:
+        """The sequence number of the newest stored version (0 for an empty store)."""
+        with self.engine.connect() as conn:
+            return int(conn.exec_driver_sql("SELECT MAX(seq) FROM objects").scalar() or 0)
 
     def window_summaries(
         self, windows: Sequence[tuple[str, int]], values_limit: int = 50
     ) -> list[WindowSummary]:
-        """The aggregate of each (indicator, window), in the order asked."""
+        """The aggregate of each (indicator, window), in the order asked; a window with no
+        hits has none."""
         ph = self._ph
         out: list[WindowSummary] = []
         with self.engine.connect() as conn:
@@ -136,6 +266,8 @@ class Detection:
                     f" WHERE indicator_id = {ph} AND window_start = {ph}",
                     (indicator_id, window_start),
                 ).one()
+                if not count:
+                    continue
                 values = conn.exec_driver_sql(
                     "SELECT DISTINCT kind, value FROM sighting_hits"
                     f" WHERE indicator_id = {ph} AND window_start = {ph}"

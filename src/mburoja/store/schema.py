@@ -319,3 +319,17 @@ sighting_hits = Table(
     Column("value", Text, nullable=False),
 )
 Index("sighting_hits_window", sighting_hits.c.indicator_id, sighting_hits.c.window_start)
+
+# -- detection (revision 0006) ---------------------------------------------------------------
+
+# The (indicator, window) pairs whose sighting must be rewritten: set with the hits, cleared
+# once a sighting counting them is stored. ``version`` grows with each batch of new hits;
+# ``marked`` is when (epoch seconds) the last one came.
+sighting_pending = Table(
+    "sighting_pending",
+    metadata,
+    Column("indicator_id", Text, primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+    Column("marked", Float, nullable=False),
+)

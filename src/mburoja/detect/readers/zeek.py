@@ -4,7 +4,7 @@
 ``#unset_field``, ``#path``, ``#open``, ``#fields``, ``#types``, ``#close``) sets the
 columns of the data lines after it; a stream may hold several blocks (concatenated logs),
 and each ``#separator`` starts afresh. The column positions of what the matcher reads are
-worked out once per block (:class:`_Plan`), so a data line costs one split. Unset (``-``)
+worked out once per block (:class:`Plan`), so a data line costs one split. Unset (``-``)
 and empty (``(empty)``) values are dropped; sets and vectors are split on the set
 separator; ``\\xHH`` escapes are undone.
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from mburoja.detect.model import LOGS, LogSpec, Record, record_id, values_of
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 _ESCAPE: Final = re.compile(rb"\\x([0-9a-fA-F]{2})")
 _JSON_TS: Final = re.compile(rb'"ts"\s*:\s*(-?[0-9][0-9.eE+-]*)')
 _MULTI_TYPES: Final = ("set[", "vector[")
+#: ``(source, line number, fields, raw line)`` -> the record, or why the line is bad
+Builder = Callable[[str, int, list[str], bytes], "Record | str"]
 
 
 def log_of_name(path: str) -> str | None:
@@ -56,7 +58,7 @@ def _unescape(value: str) -> str:
     return data.decode("utf-8", "replace")
 
 
-class _Header:
+class Header:
     """The header block in force."""
 
     def __init__(self, log: str | None) -> None:
@@ -94,7 +96,7 @@ class _Header:
         # #open, #close and comments change nothing
 
 
-class _Plan:
+class Plan:
     """Where the matcher's fields sit in the lines of one header block (``-1``: absent).
 
     The TSV loop gives, from these positions, exactly what
@@ -102,7 +104,7 @@ class _Plan:
     and the endpoint) without a call per field; the tests hold the two to each other.
     """
 
-    def __init__(self, header: _Header) -> None:
+    def __init__(self, header: Header) -> None:
         self.reason = ""
         self.spec: LogSpec | None = None
         fields = header.fields or []
@@ -117,15 +119,18 @@ class _Plan:
             return
         column = {name: index for index, name in enumerate(fields)}
         types = header.types + [""] * (len(fields) - len(header.types))
-        self.values = tuple(
-            (
-                field.kind,
-                column[field.path],
-                field.multi or types[column[field.path]].startswith(_MULTI_TYPES),
-            )
-            for field in spec.fields
-            if field.path in column
-        )
+        # (kind, column, multi, repeats): a pair can only come again from a set or after a
+        # field of its kind, so only then is the line's list searched for it.
+        values: list[tuple[str, int, bool, bool]] = []
+        kinds: set[str] = set()
+        for field in spec.fields:
+            at = column.get(field.path)
+            if at is None:
+                continue
+            multi = field.multi or types[at].startswith(_MULTI_TYPES)
+            values.append((field.kind, at, multi, multi or field.kind in kinds))
+            kinds.add(field.kind)
+        self.values = tuple(values)
         self.uid = tuple(column[name] for name in spec.uid if name in column)
         self.ts = column.get(spec.ts, -1)
         self.src = column.get(spec.src_ip or "", -1)
@@ -135,28 +140,104 @@ class _Plan:
         url = spec.name == "zeek.http" and "host" in column and "uri" in column
         self.url = (column["host"], column["uri"]) if url else None
 
+    def builder(self) -> Builder:
+        """The function that makes the record of one line split into its fields (escapes
+        undone), or says why the line is bad. ``raw`` (the line) is read only when the
+        record has no id field to name it by. The reader calls it for every line, the
+        whole-file scan for the lines that hit: one definition of a Zeek record."""
+        spec = self.spec
+        assert spec is not None
+        name, fields, drop, set_separator = spec.name, self.values, self.drop, self.set_separator
+        ts_at, port_at, dst_at, src_at = self.ts, self.port, self.dst, self.src
+        proto_at, uid_at, url_at = self.proto, self.uid, self.url
+        ts_name, port_name = spec.ts, spec.dst_port
+
+        def record(source: str, number: int, parts: list[str], raw: bytes) -> Record | str:
+            values: list[tuple[str, str]] = []
+            for kind, index, multi, repeats in fields:
+                value = parts[index]
+                if value in drop:
+                    continue
+                # each pair once, where it first comes, as values_of gives them
+                if multi and set_separator in value:
+                    for item in value.split(set_separator):
+                        if item not in drop:
+                            pair = (kind, item)
+                            if pair not in values:
+                                values.append(pair)
+                elif not repeats:
+                    values.append((kind, value))
+                else:
+                    pair = (kind, value)
+                    if pair not in values:
+                        values.append(pair)
+            ts_text: str | None = parts[ts_at] if ts_at >= 0 else None
+            ts = None
+            if ts_text in drop:
+                ts_text = None
+            elif ts_text is not None:
+                try:
+                    ts = float(ts_text)
+                except ValueError:
+                    return f"{ts_name}: {ts_text!r} is not a time"
+            port_text = parts[port_at] if port_at >= 0 else "-"
+            port = None
+            if port_text not in drop:
+                try:
+                    port = int(port_text)
+                    if not 0 <= port <= 65535:
+                        raise ValueError(port_text)
+                except ValueError:
+                    return f"{port_name}: {port_text!r} is not a port number"
+            if url_at is not None:
+                host, uri = parts[url_at[0]], parts[url_at[1]]
+                if host not in drop and uri.startswith("/"):
+                    values.append(("url", f"http://{host}{uri}"))
+            dst = parts[dst_at] if dst_at >= 0 else None
+            if dst in drop:
+                dst = None
+            elif port is not None:
+                values.append(("endpoint", f"{dst}|{port_text}"))
+            uid = None
+            for index in uid_at:
+                if parts[index] not in drop:
+                    uid = parts[index]
+                    break
+            src = parts[src_at] if src_at >= 0 else None
+            proto = parts[proto_at] if proto_at >= 0 else None
+            return Record(
+                source=source,
+                line=number,
+                log=name,
+                rid=record_id(name, uid, ts_text, raw),
+                ts=ts,
+                values=values,
+                src_ip=None if src in drop else src,
+                dst_ip=dst,
+                dst_port=port,
+                proto=None if proto in drop else proto,
+            )
+
+        return record
+
 
 def parse(lines: Iterable[Line], stats: ReadStats, *, log: str | None) -> Iterator[Record | None]:
     """Records of Zeek TSV or JSON lines; ``log`` is the type when the lines do not say.
     ``None`` marks an idle followed source."""
-    header = _Header(log)
+    header = Header(log)
     current = ""
-    plan: _Plan | None = None
+    plan: Plan | None = None
     # The plan in force, unpacked into locals: this loop runs once per line.
-    spec = None
-    name = separator = set_separator = ""
-    width = ts_at = port_at = dst_at = src_at = proto_at = 0
-    drop: frozenset[str] = frozenset()
-    fields: tuple[tuple[str, int, bool], ...] = ()
-    uid_at: tuple[int, ...] = ()
-    url_at: tuple[int, int] | None = None
+    build: Builder | None = None
+    separator = ""
+    width = 0
     for line in content(lines, stats):
         if line is None:
             yield None
             continue
         source, number, raw = line
         if source != current:
-            current, header, plan = source, _Header(log), None
+            current, header, plan = source, Header(log), None
         first = raw[0]
         if first == 35:  # "#"
             header.read(raw.decode("utf-8", "replace"))
@@ -172,13 +253,10 @@ def parse(lines: Iterable[Line], stats: ReadStats, *, log: str | None) -> Iterat
             if header.fields is None:
                 stats.add_bad(source, number, "no #fields header before this line")
                 continue
-            plan = _Plan(header)
-            spec, width, drop, separator = plan.spec, plan.width, plan.drop, header.separator
-            if spec is not None:
-                name, fields, uid_at, url_at = spec.name, plan.values, plan.uid, plan.url
-                ts_at, port_at, dst_at = plan.ts, plan.port, plan.dst
-                src_at, proto_at, set_separator = plan.src, plan.proto, plan.set_separator
-        if spec is None:
+            plan = Plan(header)
+            width, separator = plan.width, header.separator
+            build = plan.builder() if plan.spec is not None else None
+        if build is None:
             if plan.reason:
                 stats.add_bad(source, number, plan.reason)
             else:
@@ -191,68 +269,12 @@ def parse(lines: Iterable[Line], stats: ReadStats, *, log: str | None) -> Iterat
             continue
         if "\\" in text:
             parts = [_unescape(part) for part in parts]
-        values: list[tuple[str, str]] = []
-        for kind, index, multi in fields:
-            value = parts[index]
-            if value in drop:
-                continue
-            if multi and set_separator in value:
-                for item in value.split(set_separator):
-                    if item not in drop:
-                        values.append((kind, item))
-            else:
-                values.append((kind, value))
-        ts_text: str | None = parts[ts_at] if ts_at >= 0 else None
-        ts = None
-        if ts_text in drop:
-            ts_text = None
-        elif ts_text is not None:
-            try:
-                ts = float(ts_text)
-            except ValueError:
-                stats.add_bad(source, number, f"{spec.ts}: {ts_text!r} is not a time")
-                continue
-        port_text = parts[port_at] if port_at >= 0 else "-"
-        port = None
-        if port_text not in drop:
-            try:
-                port = int(port_text)
-                if not 0 <= port <= 65535:
-                    raise ValueError(port_text)
-            except ValueError:
-                stats.add_bad(
-                    source, number, f"{spec.dst_port}: {port_text!r} is not a port number"
-                )
-                continue
-        if url_at is not None:
-            host, uri = parts[url_at[0]], parts[url_at[1]]
-            if host not in drop and uri.startswith("/"):
-                values.append(("url", f"http://{host}{uri}"))
-        dst = parts[dst_at] if dst_at >= 0 else None
-        if dst in drop:
-            dst = None
-        elif port is not None:
-            values.append(("endpoint", f"{dst}|{port_text}"))
-        uid = None
-        for index in uid_at:
-            if parts[index] not in drop:
-                uid = parts[index]
-                break
-        src = parts[src_at] if src_at >= 0 else None
-        proto = parts[proto_at] if proto_at >= 0 else None
+        found = build(source, number, parts, raw)
+        if type(found) is str:
+            stats.add_bad(source, number, found)
+            continue
         stats.records += 1
-        yield Record(
-            source=source,
-            line=number,
-            log=name,
-            rid=record_id(name, uid, ts_text, raw),
-            ts=ts,
-            values=values,
-            src_ip=None if src in drop else src,
-            dst_ip=dst,
-            dst_port=port,
-            proto=None if proto in drop else proto,
-        )
+        yield found  # type: ignore[misc]
 
 
 def _json_record(
