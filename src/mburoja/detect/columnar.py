@@ -90,7 +90,6 @@ class ColumnarMatcher:
         self.db.execute("SET preserve_insertion_order = false")
         for ddl in (
             "CREATE TABLE ind (ind INTEGER, id VARCHAR)",
-            "CREATE TABLE keys (kind VARCHAR, key VARCHAR, ind INTEGER)",
             "CREATE TABLE net4 (plen INTEGER, net UBIGINT, ind INTEGER)",
             "CREATE TABLE net6 (plen INTEGER, net UHUGEINT, ind INTEGER)",
         ):
@@ -100,6 +99,8 @@ class ColumnarMatcher:
         self._plens4: list[int] = []
         self._plens6: list[int] = []
         self._value_kinds: frozenset[str] = frozenset()
+        # one table of exact keys per key kind: a join reads only the keys of its kind
+        self._tables: dict[str, str] = {}
 
     def close(self) -> None:
         self.db.close()
@@ -115,7 +116,7 @@ class ColumnarMatcher:
             gone = pa.table({"id": pa.array(delta.removed, pa.string())})
             db.register("gone", gone)
             doomed = "SELECT ind FROM ind WHERE id IN (SELECT id FROM gone)"
-            for table in ("keys", "net4", "net6"):
+            for table in (*self._tables.values(), "net4", "net6"):
                 db.execute(f"DELETE FROM {table} WHERE ind IN ({doomed})")
             self._count -= db.execute(
                 "SELECT count(*) FROM ind WHERE id IN (SELECT id FROM gone)"
@@ -147,14 +148,16 @@ class ColumnarMatcher:
                         exact[1].append(key.value)
                         exact[2].append(n)
             self._insert("ind", {"ind": pa.array(numbers, pa.int32()), "id": pa.array(ids)})
-            self._insert(
-                "keys",
-                {
-                    "kind": pa.array(exact[0]),
-                    "key": pa.array(exact[1]),
-                    "ind": pa.array(exact[2], pa.int32()),
-                },
-            )
+            by_kind: dict[str, tuple[list[str], list[int]]] = {}
+            for kind, value, n in zip(*exact, strict=True):
+                found_keys, inds = by_kind.setdefault(kind, ([], []))
+                found_keys.append(value)
+                inds.append(n)
+            for kind, (found_keys, inds) in by_kind.items():
+                self._insert(
+                    self._table(kind),
+                    {"key": pa.array(found_keys), "ind": pa.array(inds, pa.int32())},
+                )
             if nets[4][0]:
                 self._insert(
                     "net4",
@@ -186,10 +189,19 @@ class ColumnarMatcher:
         self._plens6 = [
             r[0] for r in db.execute("SELECT DISTINCT plen FROM net6 ORDER BY 1").fetchall()
         ]
-        kinds = {r[0] for r in db.execute("SELECT DISTINCT kind FROM keys").fetchall()}
+        kinds = set(self._tables)
         if self._plens4 or self._plens6:
             kinds.add("ip")
         self._value_kinds = _value_kinds(kinds)
+
+    def _table(self, kind: str) -> str:
+        """The table of exact keys of ``kind``, made when first needed."""
+        table = self._tables.get(kind)
+        if table is None:
+            table = f"keys{len(self._tables)}"
+            self.db.execute(f"CREATE TABLE {table} (key VARCHAR, ind INTEGER)")
+            self._tables[kind] = table
+        return table
 
     def _insert(self, table: str, columns: dict[str, pa.Array]) -> None:
         self.db.register("incoming", pa.table(columns))
@@ -233,18 +245,29 @@ class ColumnarMatcher:
             )
             db.execute("INSERT INTO n SELECT * FROM slow")
             db.unregister("slow")
+        present = {r[0] for r in db.execute("SELECT DISTINCT nkind FROM n").fetchall()}
         parts = [
-            # exact keys (domains included: a name is its own first parent, below)
-            "SELECT u.nkind, u.key, k.ind FROM (SELECT DISTINCT nkind, key FROM n"
-            " WHERE nkind <> 'domain') u JOIN keys k ON k.kind = u.nkind AND k.key = u.key",
-            # a name and every parent of it
-            "SELECT 'domain', s.key, k.ind FROM (SELECT key, unnest(list_transform("
-            "range(0, len(p)), lambda i: array_to_string(p[i + 1:], '.'))) AS parent FROM"
-            " (SELECT DISTINCT key, string_split(key, '.') AS p FROM n WHERE nkind = 'domain'))"
-            " s JOIN keys k ON k.kind = 'domain' AND k.key = s.parent",
+            f"SELECT {_literal(kind)}, u.key, k.ind FROM (SELECT DISTINCT key FROM n WHERE"
+            f" nkind = {_literal(kind)}) u JOIN {table} k ON k.key = u.key"
+            for kind, table in sorted(self._tables.items())
+            # domains: a name is its own first parent, below
+            if kind in present and kind != "domain"
         ]
-        if self._plens4:
-            lens = ", ".join(str(p) for p in self._plens4)
+        if "domain" in present and "domain" in self._tables:
+            # a name and every parent of it
+            parts.append(
+                "SELECT 'domain', s.key, k.ind FROM (SELECT key, unnest(list_transform("
+                "range(0, len(p)), lambda i: array_to_string(p[i + 1:], '.'))) AS parent FROM"
+                " (SELECT DISTINCT key, string_split(key, '.') AS p FROM n WHERE nkind ="
+                f" 'domain')) s JOIN {self._tables['domain']} k ON k.key = s.parent"
+            )
+        if "ip" not in present:
+            plens4: list[int] = []
+            plens6: list[int] = []
+        else:
+            plens4, plens6 = self._plens4, self._plens6
+        if plens4:
+            lens = ", ".join(str(p) for p in plens4)
             # Each address masked to each prefix length first, then one equi-join: with
             # the mask in the join condition DuckDB would take the cross product.
             parts.append(
@@ -254,7 +277,7 @@ class ColumnarMatcher:
                 f" NOT contains(key, ':'))) v, (SELECT unnest([{lens}]) AS plen) l) c"
                 " JOIN net4 t ON t.plen = c.plen AND t.net = c.net"
             )
-        if self._plens6:
+        if plens6:
             v6 = [
                 r[0]
                 for r in db.execute(
@@ -264,7 +287,7 @@ class ColumnarMatcher:
             if v6:
                 hi, lo = _halves([int(ipaddress.ip_address(k)) for k in v6])
                 db.register("v6", pa.table({"key": pa.array(v6, pa.string()), "hi": hi, "lo": lo}))
-                lens = ", ".join(str(p) for p in self._plens6)
+                lens = ", ".join(str(p) for p in plens6)
                 parts.append(
                     "SELECT 'ip', c.key, t.ind FROM (SELECT v.key, l.plen, CASE WHEN l.plen = 0"
                     " THEN 0::UHUGEINT ELSE (v.num >> CAST(128 - l.plen AS UHUGEINT))"
@@ -272,6 +295,12 @@ class ColumnarMatcher:
                     f" {_V6_NUMBER} AS num FROM v6) v, (SELECT unnest([{lens}]) AS plen) l) c"
                     " JOIN net6 t ON t.plen = c.plen AND t.net = c.net"
                 )
+        if not parts:
+            db.execute(
+                "CREATE OR REPLACE TABLE m (kind VARCHAR, raw VARCHAR, nkind VARCHAR,"
+                " key VARCHAR, ids VARCHAR[])"
+            )
+            return
         db.execute(
             f"""CREATE OR REPLACE TABLE m AS
             SELECT n.kind, n.raw, n.nkind, n.key, list_sort(list(DISTINCT i.id)) AS ids
