@@ -14,6 +14,9 @@ import nats
 import nats.errors
 import nats.js.errors
 
+from mburoja.detect.pipeline import Detector
+from mburoja.detect.stream import StreamOptions, StreamReport, run_stream
+
 T = TypeVar("T")
 
 
@@ -105,3 +108,13 @@ def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> N
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def start_worker(
+    options: StreamOptions, detector: Detector, say: Callable[[str], None] | None = None
+) -> tuple[threading.Thread, list[StreamReport]]:
+    """``run_stream`` in a thread; the list gets its report when it returns."""
+    done: list[StreamReport] = []
+    worker = threading.Thread(target=lambda: done.append(run_stream(options, detector, say)))
+    worker.start()
+    return worker, done

@@ -22,11 +22,11 @@ from mburoja.cli.main import app
 from mburoja.config import Settings
 from mburoja.detect.announce import INDEX_KEY, close_announcers
 from mburoja.detect.pipeline import Detector
-from mburoja.detect.stream import StreamOptions, run_stream
+from mburoja.detect.stream import StreamOptions
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
 from tests.conftest import nats_url
-from tests.detect.natsbus import Bus, Names, wait_for
+from tests.detect.natsbus import Bus, Names, start_worker, wait_for
 from tests.detect.test_nats import HOME, domain, hit_rids, ingest_indicators, max_seq, zeek_dns
 from tests.factories import bundle, indicator, raw, sdo
 
@@ -78,9 +78,7 @@ def test_an_ingested_indicator_reaches_a_worker_that_would_not_look_for_an_hour(
         refresh_s=3600.0,  # on its own, the worker looks at the store only when it starts
         stop=stop,
     )
-    done: list[Any] = []
-    worker = threading.Thread(target=lambda: done.append(run_stream(options, detector)))
-    worker.start()
+    worker, done = start_worker(options, detector)
     try:
         wait_for(lambda: bus.pulling(names.stream, names.durable), "a pull")
         (before,) = bus.publish(names.subject, [zeek_dns(1, domain(7))])

@@ -32,7 +32,7 @@ from mburoja.detect.stream import StreamOptions, run_stream, stream_name
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
 from tests.conftest import nats_url
-from tests.detect.natsbus import Bus, Names, wait_for
+from tests.detect.natsbus import Bus, Names, start_worker, wait_for
 from tests.factories import bundle, indicator, raw
 
 T = TypeVar("T")
@@ -189,12 +189,8 @@ def test_a_worker_creates_its_stream_matches_every_record_once_and_acks_them_all
         batch_s=0.5,
         max_idle_s=1.5,
     )
-    done: list[Any] = []
     said: list[str] = []
-    worker = threading.Thread(
-        target=lambda: done.append(run_stream(options, detector, said.append))
-    )
-    worker.start()
+    worker, done = start_worker(options, detector, said.append)
     try:
         # No stream captured the subject: the worker made one, named after it.
         wait_for(lambda: bus.stream_for(names.subject) is not None, "the stream")
@@ -284,9 +280,7 @@ def test_an_announced_indicator_is_matched_at_once_and_an_unannounced_one_waits(
         refresh_s=600.0,  # only an announcement can make the worker look in time
         stop=stop,
     )
-    done: list[Any] = []
-    worker = threading.Thread(target=lambda: done.append(run_stream(options, detector)))
-    worker.start()
+    worker, done = start_worker(options, detector)
     try:
         wait_for(lambda: bus.pulling(names.stream, names.durable), "a pull")
         # B is committed but not announced: the worker, not told, does not know it yet.

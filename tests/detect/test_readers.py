@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from mburoja.detect.columnar import ColumnarMatcher
-from mburoja.detect.compile import Compiled, Key
+from mburoja.detect.compile import Compiled
 from mburoja.detect.index import Delta
 from mburoja.detect.model import LOGS, Record, line_id, values_of
 from mburoja.detect.readers import MAX_BAD_KEPT, Reader, detect_format, read
@@ -28,6 +28,7 @@ from mburoja.detect.readers.generic import nested_get
 from mburoja.detect.readers.source import open_lines
 from mburoja.detect.reference import ReferenceMatcher
 from mburoja.errors import ConfigError, InputFormatError
+from tests.detect.indicators import compiled
 
 SAMPLES = Path(__file__).parent / "samples"
 TSV = SAMPLES / "zeek-tsv"
@@ -286,19 +287,11 @@ def _fast_and_slow(path: Path, indicators: list[Compiled]) -> tuple[list[Any], l
 def test_zeek_files_fast_path_gives_the_line_readers_records_in_either_layout(
     tmp_path: Path,
 ) -> None:
-    def ind(n: int, kind: str, value: str) -> Compiled:
-        return Compiled(
-            id=f"indicator--{n:08d}-0000-4000-8000-000000000000",
-            pattern="[x:y = 'z']",
-            keys=(Key(kind, value),),
-            simple=True,
-        )
-
     indicators = [
-        ind(1, "ip", "203.0.113.20"),  # 5.1+: records 1 and 2; before: tx_hosts
-        ind(2, "md5", "a3da549ba4291b9808be8d8bc44e22d2"),
-        ind(3, "sha256", "f3146b681d4ecdec1229686650fadf9ce46e79321594a470ca7c1f406bfcae14"),
-        ind(4, "endpoint", "2001:db8::25|25"),
+        compiled(1, "ip", "203.0.113.20"),  # 5.1+: records 1 and 2; before: tx_hosts
+        compiled(2, "md5", "a3da549ba4291b9808be8d8bc44e22d2"),
+        compiled(3, "sha256", "f3146b681d4ecdec1229686650fadf9ce46e79321594a470ca7c1f406bfcae14"),
+        compiled(4, "endpoint", "2001:db8::25|25"),
     ]
     fast, slow = _fast_and_slow(TSV / "files.uid-id.log", indicators)
     assert fast == slow

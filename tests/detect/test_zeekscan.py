@@ -11,29 +11,19 @@ from pathlib import Path
 import pytest
 
 from mburoja.detect.columnar import ColumnarMatcher
-from mburoja.detect.compile import Compiled, Key
 from mburoja.detect.index import Delta
 from mburoja.detect.model import Record
 from mburoja.detect.readers import read
 from mburoja.detect.reference import ReferenceMatcher
-
-
-def _ind(n: int, kind: str, value: str) -> Compiled:
-    return Compiled(
-        id=f"indicator--{n:08d}-0000-4000-8000-000000000000",
-        pattern="",
-        keys=(Key(kind, value),),
-        simple=True,
-    )
-
+from tests.detect.indicators import compiled
 
 INDICATORS = [
-    _ind(1, "domain", "evil.com"),
-    _ind(2, "net", "10.1.0.0/16"),
-    _ind(3, "ip", "203.0.113.9"),
-    _ind(4, "endpoint", "198.51.100.7|443"),
-    _ind(5, "sha256", "ab" * 32),
-    _ind(6, "url", "http://evil.com/gate.php"),
+    compiled(1, "domain", "evil.com"),
+    compiled(2, "net", "10.1.0.0/16"),
+    compiled(3, "ip", "203.0.113.9"),
+    compiled(4, "endpoint", "198.51.100.7|443"),
+    compiled(5, "sha256", "ab" * 32),
+    compiled(6, "url", "http://evil.com/gate.php"),
 ]
 
 HEADER = (
