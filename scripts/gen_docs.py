@@ -63,7 +63,13 @@ def config_reference() -> str:
         f"| `data_dir` | `MBUROJA_DATA_DIR` | str | `{defaults.data_dir}` | "
         "where the embedded store and its files live |"
     )
-    for section in ("store", "limits", "fetch", "server", "auth", "policy", "taxii", "federation"):
+    # every section of Settings, so a new one cannot be left out of the page
+    sections = [
+        f.name
+        for f in msgspec.structs.fields(defaults)
+        if isinstance(getattr(defaults, f.name), msgspec.Struct)
+    ]
+    for section in sections:
         struct = getattr(defaults, section)
         doc = (type(struct).__doc__ or "").strip().replace("\n", " ")
         for field in msgspec.structs.fields(struct):
