@@ -19,12 +19,12 @@ $(VENV)/.runtime: requirements/runtime.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Mburoja needs Python 3.11 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet --require-hashes -r requirements/runtime.lock
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/runtime.lock
 	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
-	$(PIP) install --quiet --require-hashes -r requirements/dev.lock
+	$(PIP) install --quiet --no-deps --require-hashes -r requirements/dev.lock
 	touch $@
 
 run: $(VENV)/.runtime
@@ -49,8 +49,8 @@ format: $(VENV)/.dev
 
 lock: $(VENV)/.runtime
 	$(PIP) install --quiet uv
-	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q requirements/runtime.in -o requirements/runtime.lock
-	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q requirements/dev.in -o requirements/dev.lock
+	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q --override requirements/overrides.txt requirements/runtime.in -o requirements/runtime.lock
+	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes -q --override requirements/overrides.txt requirements/dev.in -o requirements/dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
