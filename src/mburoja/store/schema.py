@@ -333,3 +333,40 @@ sighting_pending = Table(
     Column("version", BigInteger, nullable=False),
     Column("marked", Float, nullable=False),
 )
+
+# -- counter-disinformation (revision 0007) --------------------------------------------------
+
+# The watch list: outlets (RSS/Atom feeds, HTML pages) and social accounts. ``location`` is the
+# feed's or page's URL, or the account's id on ``platform`` ('' for outlets).
+disinfo_sources = Table(
+    "disinfo_sources",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("kind", Text, nullable=False),  # feed, page or account
+    Column("platform", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("lang", Text),  # the language expected, a hint (ISO 639-1)
+    Column("tlp", Text, nullable=False),  # the TLP level of what is fetched from it
+    Column("enabled", Boolean, nullable=False),
+    Column("created", Text, nullable=False),
+    UniqueConstraint("kind", "platform", "location", name="disinfo_sources_where"),
+)
+
+# What each fetched URL (feed, page, article) answered last: its validators for the next
+# conditional GET, the status or error, and the SHA-256 of the last content stored. Saved only
+# after what the fetch found is committed, so a failed ingest is fetched again.
+disinfo_fetch_state = Table(
+    "disinfo_fetch_state",
+    metadata,
+    Column("url", Text, primary_key=True),
+    Column("source_id", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("status", Integer),  # the last HTTP status; NULL when the fetch failed before one
+    Column("error", Text),
+    Column("content_sha256", Text),
+    Column("checked", Text, nullable=False),
+    Column("changed", Text),  # when new content last came
+)
+Index("disinfo_fetch_state_source", disinfo_fetch_state.c.source_id)

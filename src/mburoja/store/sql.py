@@ -34,6 +34,7 @@ from mburoja.store.base import (
     StoredVersion,
 )
 from mburoja.store.detection import Detection
+from mburoja.store.disinfo import DisinfoSources
 from mburoja.store.engine import check_revision, create_store_engine, migrate
 from mburoja.store.outbox import Outbox
 from mburoja.store.peers import Peers
@@ -74,7 +75,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore(Peers, TaxiiStore, Outbox, Detection):
+class SqlStore(Peers, TaxiiStore, Outbox, Detection, DisinfoSources):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 
     def __init__(self, url: str) -> None:
