@@ -157,6 +157,25 @@ class DetectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     announce_bucket: str = "mburoja-index"
 
 
+class DisinfoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Counter-disinformation analysis (see docs/disinfo/)."""
+
+    #: the collection fetched articles and imported posts are stored in
+    collection: str = "disinfo"
+    #: TLP level of the findings (campaigns, reports, indicators) an analysis stores
+    findings_tlp: str = "amber"
+    #: an outlet whose first article here is younger than this many days is newly appeared
+    new_site_days: float = 30.0
+    #: a copy-paste network needs copies at this many outlets at least
+    min_outlets: int = 2
+    #: coordinated sharing: the interval in seconds; 0 estimates it from the data (CooRnet)
+    coordination_interval_s: float = 0.0
+    #: coordinated sharing: the least weight an edge needs (besides the 90th percentile)
+    coordination_min_weight: int = 2
+    #: coordinated sharing: also link accounts that post near-identical text
+    coordination_text: bool = True
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "mburoja-data"
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
@@ -168,6 +187,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     taxii: TaxiiSettings = msgspec.field(default_factory=TaxiiSettings)
     federation: FederationSettings = msgspec.field(default_factory=FederationSettings)
     detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
+    disinfo: DisinfoSettings = msgspec.field(default_factory=DisinfoSettings)
 
     @property
     def store_url(self) -> str:
@@ -187,6 +207,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "taxii": TaxiiSettings,
     "federation": FederationSettings,
     "detect": DetectSettings,
+    "disinfo": DisinfoSettings,
 }
 
 

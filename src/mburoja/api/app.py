@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mburoja import __version__
+from mburoja.api import disinfo_analysis, disinfo_narratives, disinfo_sources
 from mburoja.config import Settings, load_secret
 from mburoja.errors import (
     AccessError,
@@ -214,6 +215,9 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         Route("/api/objects/{object_id}", object_versions),
         Route("/api/federation", federation_state),
         Route("/metrics", metrics),
+        *disinfo_sources.routes(store, policy, settings),
+        *disinfo_narratives.routes(store, policy, settings),
+        *disinfo_analysis.routes(store, policy, settings),
         *taxii.routes(),
     ]
 

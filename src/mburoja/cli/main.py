@@ -18,6 +18,7 @@ import typer
 
 from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
 from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.disinfo_cmd import disinfo_app
 from mburoja.cli.export_cmd import export_app
 from mburoja.cli.key_cmd import key_app
 from mburoja.cli.match_cmd import match
@@ -62,6 +63,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(peer_app, name="peer")
 app.command()(match)
 app.add_typer(export_app, name="export")
+app.add_typer(disinfo_app, name="disinfo")
 
 
 class Format(StrEnum):

@@ -1,0 +1,139 @@
+"""REST endpoints of the counter-disinformation analyses:
+
+* ``GET /api/disinfo/clusters``: copy-paste networks and cross-language copies among the
+  stored articles and posts (``?since=<ISO 8601>``, ``?min_outlets=N``);
+* ``GET /api/disinfo/networks``: coordinated link sharing among the stored posts
+  (``?since=``, ``?interval=<seconds>``: default estimated from the data);
+* ``POST /api/disinfo/analyse``: every detector, findings stored as STIX (body
+  ``{"since"?: ISO 8601, "publish"?: bool}``); 409 while another analysis runs.
+
+Like the watch list, these are the home organisation's working data: its accounts read them,
+running an analysis needs an admin or analyst whose token may write.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mburoja.api.home import HomeAccess
+from mburoja.config import Settings
+from mburoja.disinfo import coordination, copies
+from mburoja.disinfo.analyse import analyse, load_documents
+from mburoja.disinfo.model import POST
+from mburoja.errors import InputFormatError
+from mburoja.policy import Policy
+from mburoja.stix import timestamps
+from mburoja.store.sql import SqlStore
+
+_MAX_BODY = 16 * 1024
+_encoder = msgspec.json.Encoder()
+
+
+class AnalyseRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    since: str | None = None
+    publish: bool = True
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
+
+
+def _since(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return timestamps.parse(value).timestamp()
+    except ValueError:
+        raise InputFormatError(
+            f"since {value!r} is not a time: write one like 2026-11-01T00:00:00Z"
+        ) from None
+
+
+def _number(request: Request, name: str) -> float | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise InputFormatError(f"{name} must be a number, got {value!r}") from None
+    if number <= 0:
+        raise InputFormatError(f"{name} must be above 0, got {value!r}")
+    return number
+
+
+def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
+    access = HomeAccess(store, settings, policy, "the analyses")
+    running = threading.Lock()
+
+    def clusters(request: Request) -> Response:
+        access.reader(request)
+        since = _since(request.query_params.get("since"))
+        least = _number(request, "min_outlets") or settings.disinfo.min_outlets
+        report = copies.analyse(load_documents(store, settings, since=since))
+        return _json(
+            {
+                "documents": report.documents,
+                "clusters": [c for c in report.clusters if len(c.outlets) >= least],
+                "cross_language": report.cross_language,
+            }
+        )
+
+    def networks(request: Request) -> Response:
+        access.reader(request)
+        conf = settings.disinfo
+        docs = load_documents(store, settings, since=_since(request.query_params.get("since")))
+        result = coordination.detect_coordination(
+            [d for d in docs if d.kind == POST],
+            interval=_number(request, "interval") or conf.coordination_interval_s or None,
+            min_weight=conf.coordination_min_weight,
+            text=conf.coordination_text,
+        )
+        return _json(result)
+
+    async def run(request: Request) -> Response:
+        await run_in_threadpool(access.writer, request, "running an analysis")
+        raw = await request.body()
+        if len(raw) > _MAX_BODY:
+            raise InputFormatError(f"the body is over {_MAX_BODY} bytes")
+        try:
+            body = msgspec.json.decode(raw or b"{}", type=AnalyseRequest)
+        except msgspec.DecodeError as err:
+            raise InputFormatError(f"the body: {err}") from None
+        since = _since(body.since)
+        if not running.acquire(blocking=False):
+            return _json({"error": "an analysis is running already", "status": 409}, 409)
+        try:
+            result = await run_in_threadpool(
+                analyse, store, settings, since=since, publish_findings=body.publish
+            )
+        finally:
+            running.release()
+        return _json(
+            {
+                "documents": result.documents,
+                "articles": result.articles,
+                "posts": result.posts,
+                "languages": result.languages,
+                "findings": [
+                    {"kind": f.kind, "title": f.title, "members": len(f.members)}
+                    for f in result.findings
+                ],
+                "new_sites": result.new_sites,
+                "stored": result.stored,
+                "seconds": result.seconds,
+            }
+        )
+
+    return [
+        Route("/api/disinfo/clusters", clusters, methods=["GET"]),
+        Route("/api/disinfo/networks", networks, methods=["GET"]),
+        Route("/api/disinfo/analyse", run, methods=["POST"]),
+    ]
