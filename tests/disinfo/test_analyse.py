@@ -189,6 +189,8 @@ def test_the_cli_runs_the_analyses(
     out = runner.invoke(app, [*base, "disinfo", "analyse", "--json"])
     assert out.exit_code == 0, out.output
     assert orjson.loads(out.stdout)["findings"]
+    out = runner.invoke(app, [*base, "disinfo", "clusters", "--since", "yesterday"])
+    assert out.exit_code != 0 and "2026-11-01T00:00:00Z" in out.output
 
 
 def test_the_api_serves_the_analyses_to_the_home_organisation(

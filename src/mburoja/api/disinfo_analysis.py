@@ -25,11 +25,10 @@ from starlette.routing import Route
 from mburoja.api.home import HomeAccess
 from mburoja.config import Settings
 from mburoja.disinfo import coordination, copies
-from mburoja.disinfo.analyse import analyse, load_documents
+from mburoja.disinfo.analyse import analyse, load_documents, parse_since
 from mburoja.disinfo.model import POST
 from mburoja.errors import InputFormatError
 from mburoja.policy import Policy
-from mburoja.stix import timestamps
 from mburoja.store.sql import SqlStore
 
 _MAX_BODY = 16 * 1024
@@ -43,17 +42,6 @@ class AnalyseRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 def _json(content: Any, status: int = 200) -> Response:
     return Response(_encoder.encode(content), status_code=status, media_type="application/json")
-
-
-def _since(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return timestamps.parse(value).timestamp()
-    except ValueError:
-        raise InputFormatError(
-            f"since {value!r} is not a time: write one like 2026-11-01T00:00:00Z"
-        ) from None
 
 
 def _number(request: Request, name: str) -> float | None:
@@ -75,7 +63,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
     def clusters(request: Request) -> Response:
         access.reader(request)
-        since = _since(request.query_params.get("since"))
+        since = parse_since(request.query_params.get("since"))
         least = _number(request, "min_outlets") or settings.disinfo.min_outlets
         report = copies.analyse(load_documents(store, settings, since=since))
         return _json(
@@ -89,7 +77,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
     def networks(request: Request) -> Response:
         access.reader(request)
         conf = settings.disinfo
-        docs = load_documents(store, settings, since=_since(request.query_params.get("since")))
+        docs = load_documents(store, settings, since=parse_since(request.query_params.get("since")))
         result = coordination.detect_coordination(
             [d for d in docs if d.kind == POST],
             interval=_number(request, "interval") or conf.coordination_interval_s or None,
@@ -107,7 +95,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
             body = msgspec.json.decode(raw or b"{}", type=AnalyseRequest)
         except msgspec.DecodeError as err:
             raise InputFormatError(f"the body: {err}") from None
-        since = _since(body.since)
+        since = parse_since(body.since)
         if not running.acquire(blocking=False):
             return _json({"error": "an analysis is running already", "status": 409}, 409)
         try:

@@ -18,10 +18,9 @@ from mburoja.cli.disinfo_sources import fetch_cmd, import_cmd, sources_app
 from mburoja.cli.render import console, err_console
 from mburoja.config import Settings
 from mburoja.disinfo import coordination, copies
-from mburoja.disinfo.analyse import Analysis, analyse, load_documents
+from mburoja.disinfo.analyse import Analysis, analyse, load_documents, parse_since
 from mburoja.disinfo.disarm import load_disarm
 from mburoja.disinfo.model import POST
-from mburoja.stix import timestamps
 
 disinfo_app = typer.Typer(
     help="Counter-disinformation: sources, narratives, DISARM and the analyses.",
@@ -40,17 +39,6 @@ Since = Annotated[
     str | None,
     typer.Option(help="Only documents published at or after this time (ISO 8601)."),
 ]
-
-
-def _since(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return timestamps.parse(value).timestamp()
-    except ValueError:
-        raise typer.BadParameter(
-            f"--since {value!r}: write a time like 2026-11-01T00:00:00Z"
-        ) from None
 
 
 def _say(line: str) -> None:
@@ -92,7 +80,7 @@ def clusters_cmd(
     settings: Settings = ctx.obj
     least = settings.disinfo.min_outlets if min_outlets is None else min_outlets
     with opened(ctx) as store:
-        docs = guard(lambda: load_documents(store, settings, since=_since(since)))
+        docs = guard(lambda: load_documents(store, settings, since=parse_since(since)))
     report = copies.analyse(docs)
     shown = [c for c in report.clusters if len(c.outlets) >= least]
     if as_json:
@@ -139,7 +127,7 @@ def networks_cmd(
     settings: Settings = ctx.obj
     conf = settings.disinfo
     with opened(ctx) as store:
-        docs = guard(lambda: load_documents(store, settings, since=_since(since)))
+        docs = guard(lambda: load_documents(store, settings, since=parse_since(since)))
     posts = [d for d in docs if d.kind == POST]
     result = coordination.detect_coordination(
         posts,
@@ -182,7 +170,7 @@ def analyse_cmd(
     with opened(ctx) as store:
         result = guard(
             lambda: analyse(
-                store, settings, since=_since(since), publish_findings=publish, progress=_say
+                store, settings, since=parse_since(since), publish_findings=publish, progress=_say
             )
         )
     if as_json:

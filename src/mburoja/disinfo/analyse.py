@@ -46,7 +46,8 @@ from mburoja.disinfo.narratives import (
 )
 from mburoja.disinfo.objects import ARTICLE_TYPE, POST_TYPE, documents_of
 from mburoja.disinfo.stored import stored_objects
-from mburoja.errors import ConfigError, NotFound
+from mburoja.errors import ConfigError, InputFormatError, NotFound
+from mburoja.stix import timestamps
 from mburoja.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,18 @@ class Analysis(msgspec.Struct, kw_only=True):
     stored: dict[str, int] = msgspec.field(default_factory=dict)
     #: seconds per stage
     seconds: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+def parse_since(value: str | None) -> float | None:
+    """A ``--since``/``since`` time (ISO 8601) as epoch seconds."""
+    if value is None:
+        return None
+    try:
+        return timestamps.parse(value).timestamp()
+    except ValueError:
+        raise InputFormatError(
+            f"since {value!r} is not a time: write one like 2026-11-01T00:00:00Z"
+        ) from None
 
 
 def load_documents(
