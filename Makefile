@@ -27,12 +27,28 @@ $(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
 	$(PIP) install --quiet --no-deps --require-hashes -r requirements/dev.lock
 	touch $@
 
+# The browser tests drive Debian's chromium through Playwright (Playwright's own browsers are
+# never downloaded). Installed with apt-get when missing; without it those tests skip with a
+# reason, or fail when MBUROJA_REQUIRE_SERVICES=1 (CI).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+$(VENV)/.browser: $(VENV)/.dev
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+	  || echo "warning: could not install chromium; the browser tests cannot run"; \
+	fi
+	@if [ -x $(CHROMIUM) ]; then touch $@; \
+	else echo "warning: no $(CHROMIUM); the browser tests skip (fail in CI)"; fi
+
 run: $(VENV)/.runtime
 	$(BIN)/mburoja --data-dir $(DATA) init
 	$(BIN)/mburoja --data-dir $(DATA) demo
-	$(BIN)/mburoja --data-dir $(DATA) serve --host $(HOST) --port $(PORT)
+	MBUROJA_WEB_SECURE_COOKIE=$(if $(filter 127.0.0.1 localhost,$(HOST)),false,true) \
+	  $(BIN)/mburoja --data-dir $(DATA) serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev

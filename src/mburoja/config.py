@@ -68,6 +68,19 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     token_days: int = 90
 
 
+class WebSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The analyst's web application at ``/``. ``secure_cookie`` marks the session cookie
+    ``Secure`` (sent over HTTPS only); turn it off only to sign in over plain HTTP on
+    loopback. A session ends ``session_minutes`` after sign-in. After ``login_failures``
+    failed sign-ins within ``login_window_seconds`` for one user name or one client
+    address, sign-in is refused (429) until the window has passed."""
+
+    secure_cookie: bool = True
+    session_minutes: int = 480
+    login_failures: int = 5
+    login_window_seconds: int = 300
+
+
 class PolicySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The access policy. ``default_tlp`` applies to objects with no TLP marking, or with a
     marking it does not know; it fails closed. ``neutral_markings`` are marking-definition
@@ -183,6 +196,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fetch: FetchSettings = msgspec.field(default_factory=FetchSettings)
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
     policy: PolicySettings = msgspec.field(default_factory=PolicySettings)
     taxii: TaxiiSettings = msgspec.field(default_factory=TaxiiSettings)
     federation: FederationSettings = msgspec.field(default_factory=FederationSettings)
@@ -203,6 +217,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "fetch": FetchSettings,
     "server": ServerSettings,
     "auth": AuthSettings,
+    "web": WebSettings,
     "policy": PolicySettings,
     "taxii": TaxiiSettings,
     "federation": FederationSettings,

@@ -1,5 +1,6 @@
 """The REST API (JSON) on Starlette: health, stats, correlation search, object versions;
-and the TAXII 2.1 server (``mburoja.taxii.server``) mounted beside it under ``/taxii2/``.
+and the TAXII 2.1 server (``mburoja.taxii.server``) mounted beside it under ``/taxii2/``;
+the analyst's web application (``mburoja.web``) at ``/``.
 
 HTTP status codes are chosen here and only here, from the error tree. Every read answers
 through the policy (``mburoja.policy``): a caller sees, counts and finds only what its
@@ -44,6 +45,7 @@ from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import CHALLENGE, caller_from_authorization
 from mburoja.taxii.cursor import CursorSigner
 from mburoja.taxii.server import TaxiiError, TaxiiServer, error_response
+from mburoja.web import routes as web
 
 _MAX_QUERY = 2048
 _encoder = msgspec.json.Encoder()
@@ -100,11 +102,12 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     store.configure_policy(settings.policy)
     apply_peer_settings(settings, store)
     key = InstanceKey(settings.data_dir)
+    secret = load_secret(settings)
     taxii = TaxiiServer(
         store,
         settings,
         policy,
-        CursorSigner(load_secret(settings)),
+        CursorSigner(secret),
         vet=Vetter(store, key),
         annotate=Annotator(store, key),
     )
@@ -219,6 +222,7 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         *disinfo_narratives.routes(store, policy, settings),
         *disinfo_analysis.routes(store, policy, settings),
         *taxii.routes(),
+        *web.routes(store, policy, settings, secret, lambda who: visible_stats(store, policy, who)),
     ]
 
     @contextlib.asynccontextmanager

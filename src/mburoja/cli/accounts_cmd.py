@@ -255,6 +255,38 @@ def user_enable(
     console.print(f"enabled {_quoted(user.name)}")
 
 
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name or id.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+    clear: Annotated[
+        bool, typer.Option("--clear", help="Remove the password: no web sign-in.")
+    ] = False,
+) -> None:
+    """Set the password a user signs in to the web application with (asked twice, or read
+    from stdin with --password-stdin); stored as an argon2id hash. Ends the user's web
+    sessions."""
+    password: str | None = None
+    if clear and password_stdin:
+        guard(lambda: _fail("give --clear or --password-stdin, not both"))
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif not clear:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with opened(ctx) as store:
+        user = guard(lambda: store.set_password(name, password))
+    done = "removed the password of" if password is None else "set the password of"
+    console.print(f"{done} {_quoted(user.name)}")
+
+
+def _fail(message: str) -> None:
+    raise ConfigError(message)
+
+
 # -- tokens ---------------------------------------------------------------------------------
 
 

@@ -3,11 +3,13 @@
 Tokens look like ``mbj_<id>_<secret>``. Only the SHA-256 digest of the secret part is kept,
 so a stolen database does not give working tokens; the whole token is shown once, when it
 is issued. The secret part is 256 random bits, so a fast hash is enough (no password
-stretching is needed for a secret nobody chose).
+stretching is needed for a secret nobody chose). Web sign-in passwords, which people
+choose, are stored as argon2id hashes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import argon2
 import msgspec
 from sqlalchemy import Engine, and_, or_, select
 
@@ -29,6 +32,15 @@ EVERY_ORG = "*"
 ANONYMOUS_ORG = "anonymous"
 _NAMESPACE = uuid.UUID("6f1f0a64-4a53-4f38-9d1b-5d3c8a4e0b21")
 _LAST_USED_EVERY = timedelta(minutes=1)
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+_hasher = argon2.PasswordHasher()  # argon2id with the library's (RFC 9106) parameters
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user is unknown, so that both cases take the same time."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class Org(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +97,24 @@ def _stamp(moment: datetime) -> str:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _caller(row: Any, *, read_only: bool) -> Caller:
+    """A policy caller from (user id, name, identity, role, org id, org identity, relation)."""
+    user_id, name, user_identity, role, org_id, org_identity, relation = row
+    return Caller(
+        org_id=org_id,
+        relation=Relation.SELF if relation == "home" else Relation(relation),
+        identities=frozenset({org_identity, user_identity}),
+        user_id=user_id,
+        user_name=name,
+        role=role,
+        read_only=read_only or role == "reader",
+    )
+
+
+def _user_columns() -> list[Any]:
+    return [schema.users.c[f] for f in User.__struct_fields__]
 
 
 def _check_name(kind: str, name: str) -> str:
@@ -191,7 +221,7 @@ class Accounts:
 
     def users(self, org: str | None = None) -> list[User]:
         t = schema.users
-        stmt = select(t).order_by(t.c.name)
+        stmt = select(*_user_columns()).order_by(t.c.name)
         if org is not None:
             stmt = stmt.where(t.c.org_id == self.get_org(org).id)
         with self.engine.connect() as conn:
@@ -201,7 +231,7 @@ class Accounts:
         t = schema.users
         with self.engine.connect() as conn:
             row = (
-                conn.execute(select(t).where(or_(t.c.name == name, t.c.id == name)))
+                conn.execute(select(*_user_columns()).where(or_(t.c.name == name, t.c.id == name)))
                 .mappings()
                 .first()
             )
@@ -310,15 +340,82 @@ class Accounts:
         if last_used is None or last_used < _stamp(now - _LAST_USED_EVERY):
             with self._write() as conn:
                 conn.execute(t.update().where(t.c.id == token_id).values(last_used=_stamp(now)))
-        return Caller(
-            org_id=org_id,
-            relation=Relation.SELF if relation == "home" else Relation(relation),
-            identities=frozenset({org_identity, user_identity}),
-            user_id=user_id,
-            user_name=name,
-            role=role,
-            read_only=bool(read_only) or role == "reader",
+        return _caller(
+            (user_id, name, user_identity, role, org_id, org_identity, relation),
+            read_only=bool(read_only),
         )
+
+    # -- passwords (web sign-in) -----------------------------------------------------------
+
+    def set_password(self, user: str, password: str | None) -> User:
+        """Set (argon2id) or, with None, clear the web sign-in password of a user account.
+        Service accounts sign in with tokens only."""
+        account = self.get_user(user)
+        if account.kind != "user":
+            raise ConfigError(f"{account.name!r} is a service account: it uses tokens only")
+        digest = None
+        if password is not None:
+            if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+                raise ConfigError(
+                    f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters "
+                    f"(got {len(password)})"
+                )
+            digest = _hasher.hash(password)
+        t = schema.users
+        with self._write() as conn:
+            conn.execute(t.update().where(t.c.id == account.id).values(password_hash=digest))
+        return account
+
+    def check_password(self, name: str, password: str) -> Caller:
+        """The caller a user name and password stand for; ``Unauthenticated`` (with one
+        reason for an unknown user and a wrong password alike) otherwise."""
+        row = self._web_row(schema.users.c.name == name)
+        digest = row[-1] if row is not None else None
+        try:
+            ok = _hasher.verify(digest or _dummy_hash(), password) and digest is not None
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            ok = False
+        if row is None or digest is None or not ok:
+            raise Unauthenticated("wrong user name or password")
+        if row[-2]:
+            raise Unauthenticated(f"the account {name!r} is disabled")
+        if _hasher.check_needs_rehash(digest):
+            with self._write() as conn:
+                conn.execute(
+                    schema.users.update()
+                    .where(schema.users.c.id == row[0])
+                    .values(password_hash=_hasher.hash(password))
+                )
+        return _caller(row[:7], read_only=False)
+
+    def session_caller(self, user_id: str) -> tuple[Caller, str]:
+        """For a signed-in session: the caller of ``user_id`` and its current password hash
+        (a session is bound to it, so changing the password ends older sessions)."""
+        row = self._web_row(schema.users.c.id == user_id)
+        if row is None or row[-1] is None:
+            raise Unauthenticated("the session's account no longer signs in; sign in again")
+        if row[-2]:
+            raise Unauthenticated("the account is disabled")
+        return _caller(row[:7], read_only=False), str(row[-1])
+
+    def _web_row(self, where: Any) -> Any:
+        u, o = schema.users, schema.orgs
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(
+                    u.c.id,
+                    u.c.name,
+                    u.c.identity_id,
+                    u.c.role,
+                    o.c.id,
+                    o.c.identity_id,
+                    o.c.relation,
+                    u.c.disabled,
+                    u.c.password_hash,
+                )
+                .select_from(u.join(o, o.c.id == u.c.org_id))
+                .where(where, u.c.kind == "user")
+            ).first()
 
     # -- collection access -----------------------------------------------------------------
 

@@ -176,6 +176,7 @@ users = Table(
     Column("kind", Text, nullable=False),  # user or service (a peer's account)
     Column("disabled", Boolean, nullable=False),
     Column("created", Text, nullable=False),
+    Column("password_hash", Text),  # argon2id, for the web sign-in; NULL: no password
 )
 
 tokens = Table(

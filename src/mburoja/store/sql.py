@@ -403,6 +403,15 @@ class SqlStore(Peers, TaxiiStore, Outbox, Detection, DisinfoSources):
     def current(self, object_id: str) -> StoredVersion | None:
         return self.current_many([object_id]).get(object_id)
 
+    def newest_ids(self, limit: int) -> list[str]:
+        """The ids of the ``limit`` most recently stored current objects, newest first."""
+        o = schema.objects
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(o.c.id).where(o.c.is_current.is_(True)).order_by(o.c.seq.desc()).limit(limit)
+            ).scalars()
+            return list(rows)
+
     def current_many(self, object_ids: Sequence[str]) -> dict[str, StoredVersion]:
         out: dict[str, StoredVersion] = {}
         ids = list(dict.fromkeys(object_ids))
