@@ -8,20 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mburoja.cli.main import app
 from mburoja.store.sql import SqlStore, open_store
-from tests.cli.helpers import HOME_ORG, runner
+from tests.cli.helpers import initialised
 
 
 @pytest.fixture
 def url(store_url: str, tmp_path: Path) -> str:
     """A store URL whose schema and home organisation ``mburoja init`` has created."""
-    data_dir = str(tmp_path / "data")
-    result = runner.invoke(
-        app, ["--store-url", store_url, "--data-dir", data_dir, "init", "--org", HOME_ORG]
-    )
-    assert result.exit_code == 0, result.output
-    return store_url
+    return initialised(store_url, tmp_path)
 
 
 @pytest.fixture

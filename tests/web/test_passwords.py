@@ -12,18 +12,13 @@ from mburoja.demo.accounts import demo_accounts
 from mburoja.errors import ConfigError, Unauthenticated
 from mburoja.policy import Relation
 from mburoja.store.sql import SqlStore, open_store
-from tests.cli.helpers import HOME_ORG, cli, runner
+from tests.cli.helpers import HOME_ORG, cli, initialised, runner
 
 
 @pytest.fixture
 def url(store_url: str, tmp_path: Path) -> str:
     """A store URL whose schema and home organisation ``mburoja init`` has created."""
-    data_dir = str(tmp_path / "data")
-    result = runner.invoke(
-        app, ["--store-url", store_url, "--data-dir", data_dir, "init", "--org", HOME_ORG]
-    )
-    assert result.exit_code == 0, result.output
-    return store_url
+    return initialised(store_url, tmp_path)
 
 
 def test_a_set_password_signs_in_as_the_user_and_is_stored_as_argon2id(
