@@ -16,6 +16,7 @@ import nats.js.errors
 
 from mburoja.detect.pipeline import Detector
 from mburoja.detect.stream import StreamOptions, StreamReport, run_stream
+from tests.conftest import nats_url
 
 T = TypeVar("T")
 
@@ -99,6 +100,17 @@ class Names:
         self.durable = f"mbtest-{tag}"
         self.bucket = f"mbtest-{tag}"
         self.stream = f"MBTEST_{tag}"
+
+    def options(self, *, stream: bool = False, **changes: Any) -> StreamOptions:
+        """Worker options on this test's subject, consumer and bucket (and its stream when
+        ``stream``: otherwise the worker finds or makes one)."""
+        return StreamOptions(
+            url=f"{nats_url()}/{self.subject}",
+            stream=self.stream if stream else None,
+            durable=self.durable,
+            index_bucket=self.bucket,
+            **changes,
+        )
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:

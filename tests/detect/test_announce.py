@@ -22,7 +22,6 @@ from mburoja.cli.main import app
 from mburoja.config import Settings
 from mburoja.detect.announce import INDEX_KEY, close_announcers
 from mburoja.detect.pipeline import Detector
-from mburoja.detect.stream import StreamOptions
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
 from tests.conftest import nats_url
@@ -69,11 +68,8 @@ def test_an_ingested_indicator_reaches_a_worker_that_would_not_look_for_an_hour(
     bus.call(bus.js.add_stream(name=names.stream, subjects=[names.subject]))
     detector = Detector(store, settings)
     stop = threading.Event()
-    options = StreamOptions(
-        url=f"{nats_url()}/{names.subject}",
-        stream=names.stream,
-        durable=names.durable,
-        index_bucket=names.bucket,
+    options = names.options(
+        stream=True,
         batch_s=0.3,
         refresh_s=3600.0,  # on its own, the worker looks at the store only when it starts
         stop=stop,

@@ -28,7 +28,7 @@ from mburoja.config import Settings
 from mburoja.detect.announce import IndexAnnouncer
 from mburoja.detect.model import Record
 from mburoja.detect.pipeline import Detector, Outcome
-from mburoja.detect.stream import StreamOptions, run_stream, stream_name
+from mburoja.detect.stream import run_stream, stream_name
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.store.sql import SqlStore, open_store
 from tests.conftest import nats_url
@@ -180,10 +180,7 @@ def test_a_worker_creates_its_stream_matches_every_record_once_and_acks_them_all
     bus.call(bus.js.add_stream(name=f"{names.stream}_OUT", subjects=[names.out]))
     detector = Detector(store, settings)
     detectors.append(detector)
-    options = StreamOptions(
-        url=f"{nats_url()}/{names.subject}",
-        durable=names.durable,
-        index_bucket=names.bucket,
+    options = names.options(
         publish=names.out,
         batch_size=40,
         batch_s=0.5,
@@ -270,11 +267,8 @@ def test_an_announced_indicator_is_matched_at_once_and_an_unannounced_one_waits(
     detector = Detector(store, settings)
     detectors.append(detector)
     stop = threading.Event()
-    options = StreamOptions(
-        url=f"{nats_url()}/{names.subject}",
-        stream=names.stream,
-        durable=names.durable,
-        index_bucket=names.bucket,
+    options = names.options(
+        stream=True,
         publish=names.out,
         batch_s=0.3,
         refresh_s=600.0,  # only an announcement can make the worker look in time
@@ -485,10 +479,7 @@ def test_a_committed_batch_that_comes_back_is_counted_once(
     seqs = bus.publish(names.subject, messages(lines, 20))
     detector = CrashAfterCommit(store, settings)
     detectors.append(detector)
-    options = StreamOptions(
-        url=f"{nats_url()}/{names.subject}",
-        durable=names.durable,
-        index_bucket=names.bucket,
+    options = names.options(
         batch_size=len(seqs),
         batch_s=0.5,
         max_idle_s=2.0,  # longer than the first retry delay (1 s)
