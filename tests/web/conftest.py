@@ -73,6 +73,22 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+def sign_in(browser: Any, web: Web, who: str, password: str = PASSWORD) -> Any:
+    """A new page in ``browser``, signed in as ``who`` through the sign-in form (the page
+    records any JavaScript dialog in ``page.dialogs``)."""
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    page.goto(f"{web.url}/")
+    assert page.url.endswith("/login"), "a visitor who is not signed in is sent to sign in"
+    page.fill("input[name=username]", web.user(who))
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    return page
+
+
 def web_objects() -> list[dict[str, Any]]:
     """TLP:CLEAR indicators named with XSS payloads, and one AMBER+STRICT secret."""
     objects = [

@@ -5,21 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.web.conftest import PASSWORD, SECRET_NAME, XSS, Web
-
-
-def sign_in(browser: Any, web: Web, who: str, password: str = PASSWORD) -> Any:
-    page = browser.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.dialogs = dialogs
-    page.goto(f"{web.url}/")
-    assert page.url.endswith("/login"), "a visitor who is not signed in is sent to sign in"
-    page.fill("input[name=username]", web.user(who))
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
+from tests.web.conftest import SECRET_NAME, XSS, Web, sign_in
 
 
 def api_stats(web: Web, who: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from mburoja.api.app import create_app
 from mburoja.config import Settings
 from mburoja.store.sql import SqlStore
-from mburoja.web.routes import CSP
+from mburoja.web.context import CSP
 from tests.live import serve
 from tests.web.conftest import PASSWORD, Web, csrf_of
 from tests.world import build_world, world_settings
