@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from mburoja.config import LimitSettings
+from mburoja.policy import needs_inspection
 from mburoja.stix.fingerprint import content_hash, display_name
 from mburoja.stix.markings import tlp_level
 from mburoja.stix.model import PreparedObject, RawObject, Reject
@@ -90,6 +91,7 @@ def prepare(item: RawObject, limits: LimitSettings) -> PreparedObject | Reject:
         tuple(i for i in issues if i.level == "warning") if issues else (),
         item.origin,
         item.index,
+        needs_inspection(raw),
         derived,
     )
 

@@ -100,6 +100,9 @@ class PreparedObject(msgspec.Struct, frozen=True, array_like=True):
     warnings: tuple[Issue, ...]
     origin: str
     index: int
+    #: the bytes need the policy's closer look (``policy.needs_inspection``); computed while
+    #: preparing, so the store's serialised write does not spend time on it
+    inspect: bool
     derived: bool = False
 
 
