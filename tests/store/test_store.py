@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -207,6 +209,32 @@ def test_collections_record_membership(store: SqlStore) -> None:
     write(store, a, b, collection="ally-feed")
     [coll] = store.collections()
     assert coll.alias == "ally-feed" and coll.objects == 2
+
+
+def test_a_collection_added_while_a_writer_adds_it_too_is_not_an_error(store: SqlStore) -> None:
+    """An ingest's writer may be adding a collection in a transaction not yet committed
+    when another thread ensures the same collection (the pipeline does this as it starts its
+    worker pool): the second waits for the first and gets the same collection."""
+    outcome: list[object] = []
+    with store._write() as conn:
+        cid = store._collection_id(conn, "race")
+        other = threading.Thread(
+            target=lambda: outcome.append(_try(lambda: store.ensure_collection("race")))
+        )
+        other.start()
+        other.join(0.5)  # on PostgreSQL it waits for this transaction; SQLite for the lock
+    other.join(30)
+    assert not other.is_alive()
+    [got] = outcome
+    assert not isinstance(got, BaseException), got
+    assert [c.id for c in store.collections() if c.alias == "race"] == [cid]
+
+
+def _try(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except BaseException as exc:  # the test reports it
+        return exc
 
 
 def test_quarantine_keeps_rejects_verbatim_and_tracks_status(store: SqlStore) -> None:

@@ -289,3 +289,78 @@ class Detection:
     def hit_count(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.exec_driver_sql("SELECT COUNT(*) FROM sighting_hits").scalar() or 0)
+
+    # -- what the detection view reads ----------------------------------------------------
+
+    def current_sightings(
+        self,
+        *,
+        before_seq: int | None,
+        limit: int,
+        sighting_of: Sequence[str] | None = None,
+        where_sighted: str | None = None,
+    ) -> list[tuple[int, str | None, tuple[str, ...], bytes]]:
+        """Current ``sighting`` versions, the most recently stored first, below
+        ``before_seq`` (None: from the newest): ``(seq, owner, markings, raw)`` rows, unread
+        by any policy. ``sighting_of`` keeps those of these indicators (empty: none),
+        ``where_sighted`` those naming this identity; both go through the ``refs`` index."""
+        if sighting_of is not None and not sighting_of:
+            return []
+        ph = self._ph
+        where = ["o.type = 'sighting'", f"o.is_current = {self._true}"]
+        params: list[Any] = []
+        if before_seq is not None:
+            where.append(f"o.seq < {ph}")
+            params.append(before_seq)
+        if sighting_of is not None:
+            marks = ", ".join([ph] * len(sighting_of))
+            where.append(
+                "o.seq IN (SELECT seq FROM refs WHERE prop = 'sighting_of_ref'"
+                f" AND target IN ({marks}))"
+            )
+            params.extend(sighting_of)
+        if where_sighted is not None:
+            where.append(
+                "o.seq IN (SELECT seq FROM refs WHERE prop = 'where_sighted_refs'"
+                f" AND target = {ph})"
+            )
+            params.append(where_sighted)
+        params.append(limit)
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT o.seq, o.owner, o.markings, o.raw FROM objects o"
+                f" WHERE {' AND '.join(where)} ORDER BY o.seq DESC LIMIT {ph}",
+                tuple(params),
+            ).all()
+        return [
+            (int(seq), owner, tuple(markings.split()) if markings else (), bytes(raw))
+            for seq, owner, markings, raw in rows
+        ]
+
+    def hits_page(
+        self, key: tuple[float, str, str] | None, *, newest_first: bool, limit: int
+    ) -> list[HitRow]:
+        """Hits in ``(ts, indicator_id, rid)`` order: newest first from below ``key``, or
+        oldest first from above it (None: from the end or the start). The record's time
+        orders them; the table keeps no insertion order."""
+        ph = self._ph
+        params: list[Any] = []
+        test = ""
+        if key is not None:
+            op = "<" if newest_first else ">"
+            test = (
+                f" WHERE ts {op} {ph} OR (ts = {ph} AND (indicator_id {op} {ph}"
+                f" OR (indicator_id = {ph} AND rid {op} {ph})))"
+            )
+            ts, indicator_id, rid = key
+            params = [ts, ts, indicator_id, indicator_id, rid]
+        order = "DESC" if newest_first else "ASC"
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT indicator_id, rid, window_start, ts, kind, value FROM sighting_hits"
+                f"{test} ORDER BY ts {order}, indicator_id {order}, rid {order} LIMIT {ph}",
+                (*params, limit),
+            ).all()
+        return [
+            HitRow(str(i), str(r), int(w), float(t), str(k), str(v)) for i, r, w, t, k, v in rows
+        ]

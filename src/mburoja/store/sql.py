@@ -17,7 +17,6 @@ from sqlalchemy import Connection, func, select
 
 from mburoja.config import PolicySettings
 from mburoja.errors import NotFound
-from mburoja.policy import needs_inspection
 from mburoja.stix.model import ROW_FIELDS, PreparedObject, Reject
 from mburoja.stix.observables import search_keys
 from mburoja.store import schema
@@ -33,13 +32,17 @@ from mburoja.store.base import (
     Stats,
     StoredVersion,
 )
+from mburoja.store.browse import Browse
 from mburoja.store.detection import Detection
 from mburoja.store.disinfo import DisinfoSources
 from mburoja.store.engine import check_revision, create_store_engine, migrate
+from mburoja.store.graph import GraphLinks
 from mburoja.store.outbox import Outbox
+from mburoja.store.overview import Overview
 from mburoja.store.peers import Peers
 from mburoja.store.search import run_search
 from mburoja.store.taxii import TaxiiStore
+from mburoja.store.textindex import TextIndex
 from mburoja.store.versioning import Existing, classify
 
 _CHUNK = 500  # ids per IN (...) lookup
@@ -75,7 +78,17 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class SqlStore(Peers, TaxiiStore, Outbox, Detection, DisinfoSources):
+class SqlStore(
+    Overview,
+    Peers,
+    TaxiiStore,
+    Outbox,
+    Detection,
+    DisinfoSources,
+    Browse,
+    GraphLinks,
+    TextIndex,
+):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 
     def __init__(self, url: str) -> None:
@@ -252,7 +265,7 @@ class SqlStore(Peers, TaxiiStore, Outbox, Detection, DisinfoSources):
                     row = astuple(obj)[:ROW_FIELDS]
                     if version_key != obj.version_key:  # a content version of an SCO
                         row = (*row[:3], version_key, *row[4:])
-                    inspect = needs_inspection(obj.raw) or None
+                    inspect = obj.inspect or None
                     object_rows.append(
                         (seq, date_added, is_current, source, ingest_id, owner, inspect, *row)
                     )
@@ -525,8 +538,13 @@ class SqlStore(Peers, TaxiiStore, Outbox, Detection, DisinfoSources):
         if found is not None:
             return str(found)
         cid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"mburoja:collection:{alias}"))
-        conn.execute(
-            c.insert().values(id=cid, alias=alias, title=title or alias, description=description)
+        # A writer that has not committed yet may be adding the same collection (the same
+        # id, from the alias): wait for it instead of failing on the unique key.
+        marks = ", ".join([self._ph] * 4)
+        conn.exec_driver_sql(
+            f"INSERT INTO collections (id, alias, title, description) VALUES ({marks}) "
+            "ON CONFLICT DO NOTHING",
+            (cid, alias, title or alias, description),
         )
         return cid
 
