@@ -6,6 +6,7 @@ visible reason otherwise; with ``MBUROJA_REQUIRE_SERVICES=1`` (CI) they fail ins
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -41,6 +42,22 @@ def postgres_url() -> str:
 
 def nats_url() -> str:
     return service_url("MBUROJA_TEST_NATS_URL", "NATS JetStream")
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """``mburoja serve`` configures logging for the whole process (JSON lines on stderr, at
+    INFO); a test that runs it must not leave that behind for the tests after it."""
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = [
+        (logger, logger.handlers[:], logger.level, logger.propagate, logger.disabled)
+        for logger in map(logging.getLogger, names)
+    ]
+    yield
+    for logger, handlers, level, propagate, disabled in saved:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 @pytest.fixture

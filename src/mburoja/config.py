@@ -48,10 +48,12 @@ class FetchSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class ServerSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """``mburoja serve``. Loopback unless told otherwise."""
+    """``mburoja serve``. Loopback unless told otherwise. ``json_logs``: log one JSON
+    object per line (for a log shipper); off gives plain lines for a person."""
 
     host: str = "127.0.0.1"
     port: int = 8000
+    json_logs: bool = True
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
