@@ -26,7 +26,9 @@ from mburoja.disinfo.model import Document
 from mburoja.disinfo.narratives import Example, NarrativeDraft, add_narrative
 from mburoja.disinfo.objects import objects_of
 from mburoja.disinfo.stored import stored_objects
+from mburoja.graph import neighbourhood
 from mburoja.ingest.pipeline import Ingestor
+from mburoja.policy import Caller, Policy, Relation
 from mburoja.store.sql import SqlStore
 from tests.conftest import DATA
 from tests.live import serve
@@ -155,6 +157,16 @@ def test_analyse_finds_copies_coordination_narratives_and_new_sites_as_stix(
     assert copypasta and copypasta[0]["id"] in targets
     indicators = list(stored_objects(store, cid, "indicator"))
     assert any("fresh-news.example" in i["pattern"] for i in indicators)
+
+    # the graph leads from the narrative to its finding, the carrying article and accounts
+    home = store.home_org()
+    assert home is not None
+    analyst = Caller(org_id=home.id, relation=Relation.SELF)
+    graph = neighbourhood(store, Policy(home.id), analyst, narrative.key)
+    nodes = {n.id: n for n in graph.nodes}
+    assert truth["carrier"].id in nodes and nodes[truth["carrier"].id].hop == 2
+    assert any(n.type == "campaign" and n.hop == 1 for n in graph.nodes)
+    assert {e.label for e in graph.edges if e.target == narrative.key} >= {"related-to"}
 
     # a second run updates the same findings: no new campaigns
     again = analyse(store, settings, now=now)

@@ -346,7 +346,7 @@ def test_the_api_lists_and_adds_sources_for_the_home_organisation(
         json={"kind": "page", "location": "https://portal.example/a"},
         headers=home,
     )
-    assert again.status_code == 400 and "already" in again.json()["error"]
+    assert again.status_code == 409 and "already" in again.json()["error"]
 
 
 def test_the_api_keeps_the_watch_list_to_the_home_organisation(

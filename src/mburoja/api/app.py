@@ -18,12 +18,23 @@ import msgspec
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mburoja import __version__
-from mburoja.api import disinfo_analysis, disinfo_narratives, disinfo_sources
+from mburoja.api import (
+    admin_api,
+    detection_api,
+    disinfo_analysis,
+    disinfo_narratives,
+    disinfo_share,
+    disinfo_sources,
+    graph_api,
+    objects_api,
+    openapi,
+)
 from mburoja.config import Settings, load_secret
 from mburoja.errors import (
     AccessError,
@@ -38,16 +49,16 @@ from mburoja.federation.metrics import metrics_registry, render
 from mburoja.federation.relay import Annotator, Vetter
 from mburoja.federation.service import Federation
 from mburoja.federation.signing import InstanceKey
+from mburoja.logs import AccessLog
 from mburoja.policy import Caller, Policy
-from mburoja.stix.identifiers import is_identifier
-from mburoja.store.base import SearchResult, Stats
+from mburoja.store.base import Stats
 from mburoja.store.sql import SqlStore
+from mburoja.store.textindex import TextIndexer
 from mburoja.taxii.auth import CHALLENGE, caller_from_authorization
 from mburoja.taxii.cursor import CursorSigner
 from mburoja.taxii.server import TaxiiError, TaxiiServer, error_response
 from mburoja.web import routes as web
 
-_MAX_QUERY = 2048
 _encoder = msgspec.json.Encoder()
 
 
@@ -134,51 +145,6 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     def stats(request: Request) -> Response:
         return JSONResponse(visible_stats(store, policy, caller(request)))
 
-    def search(request: Request) -> Response:
-        query = request.query_params.get("q", "").strip()
-        if not query:
-            return _error(400, "missing query parameter q (the value to search for)")
-        if len(query) > _MAX_QUERY:
-            return _error(400, f"query longer than {_MAX_QUERY} characters")
-        text = request.query_params.get("limit", "500")
-        # ASCII digits only: int() would also take Arabic-Indic or fullwidth digits, and "1_0"
-        limit = int(text) if text.isascii() and text.isdigit() and len(text) < 10 else 0
-        if not 1 <= limit <= 10000:
-            return _error(400, "limit must be an integer between 1 and 10000")
-        who = caller(request)
-        return JSONResponse(visible_search(store, policy, who, store.search(query, limit=limit)))
-
-    def object_versions(request: Request) -> Response:
-        object_id = request.path_params["object_id"]
-        if not is_identifier(object_id):
-            return _error(400, f"{object_id!r} is not a STIX identifier (type--UUID)")
-        who = caller(request)
-        versions = []
-        for v in store.versions(object_id):
-            view = policy.view(who, v.owner, v.markings, v.raw)
-            if view is not None:
-                versions.append((v, view))
-        if not versions:
-            return _error(404, f"no object {object_id}")
-        parts = [b'{"id":', orjson.dumps(object_id), b',"versions":[']
-        for i, (v, view) in enumerate(versions):
-            if i:
-                parts.append(b",")
-            meta = orjson.dumps(
-                {
-                    "version": v.version,
-                    "date_added": v.date_added,
-                    "current": v.is_current,
-                    "revoked": v.revoked,
-                    "tlp": v.tlp,
-                    "source": v.source,
-                    "ingest_id": v.ingest_id,
-                }
-            )
-            parts.extend((meta[:-1], b',"object":', view, b"}"))
-        parts.append(b"]}")
-        return Response(b"".join(parts), media_type="application/json")
-
     def home_only(request: Request) -> Caller:
         who = caller(request)
         if who.org_id != policy.home_org:
@@ -188,6 +154,11 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     def federation_state(request: Request) -> Response:
         home_only(request)
         return JSONResponse({"peers": store.federation_status()})
+
+    spec = orjson.dumps(openapi.document())
+
+    def openapi_json(_request: Request) -> Response:
+        return Response(spec, media_type="application/json")
 
     def metrics(request: Request) -> Response:
         home_only(request)
@@ -214,19 +185,25 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     routes = [
         Route("/api/health", health),
         Route("/api/stats", stats),
-        Route("/api/search", search),
-        Route("/api/objects/{object_id}", object_versions),
+        *objects_api.routes(store, policy, settings),
         Route("/api/federation", federation_state),
+        Route("/api/openapi.json", openapi_json),
         Route("/metrics", metrics),
         *disinfo_sources.routes(store, policy, settings),
         *disinfo_narratives.routes(store, policy, settings),
         *disinfo_analysis.routes(store, policy, settings),
+        *disinfo_share.routes(store, policy, settings),
+        *admin_api.routes(store, policy, settings),
+        *graph_api.routes(store, policy, settings),
+        *detection_api.routes(store, policy, settings),
         *taxii.routes(),
         *web.routes(store, policy, settings, secret, lambda who: visible_stats(store, policy, who)),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        indexer = TextIndexer(store)  # keeps the search's text index current
+        indexer.start()
         if federation is not None:
             federation.start()
         try:
@@ -234,10 +211,12 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         finally:
             if federation is not None:
                 federation.stop()
+            indexer.stop()
             taxii.poster.close()
 
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(AccessLog)],
         exception_handlers={MburojaError: on_error, HTTPException: on_error},
         lifespan=lifespan,
     )
@@ -245,34 +224,6 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     app.state.store = store
     app.state.policy = policy
     return app
-
-
-def visible_search(
-    store: SqlStore, policy: Policy, caller: Caller, result: SearchResult
-) -> SearchResult:
-    """``result`` cut to the objects whose current version ``caller`` may see (a hit's name
-    comes from the view the caller gets, so a redacted name is not shown)."""
-    current = store.current_many([hit.id for hit in result.hits])
-    hits = []
-    for hit in result.hits:
-        version = current.get(hit.id)
-        if version is None:
-            continue
-        view = policy.view(caller, version.owner, version.markings, version.raw)
-        if view is None:
-            continue
-        if view is not version.raw:
-            name = orjson.loads(view).get("name")
-            hit = msgspec.structs.replace(hit, name=name if isinstance(name, str) else None)
-        hits.append(hit)
-    sources = sorted({s for hit in hits for s in hit.sources})
-    return msgspec.structs.replace(
-        result,
-        hits=tuple(hits),
-        sources=tuple(sources),
-        first_seen=min((h.first_seen for h in hits), default=None),
-        last_seen=max((h.last_seen for h in hits), default=None),
-    )
 
 
 def visible_stats(store: SqlStore, policy: Policy, caller: Caller) -> Stats:
@@ -302,7 +253,7 @@ def visible_stats(store: SqlStore, policy: Policy, caller: Caller) -> Stats:
                 by_tlp[key] = by_tlp.get(key, 0) + seen
             else:
                 versions += seen
-    full = store.stats() if caller.org_id == policy.home_org else None
+    full = store.memo_stats() if caller.org_id == policy.home_org else None
     return Stats(
         objects=sum(by_type.values()),
         versions=versions,

@@ -24,9 +24,9 @@ from starlette.routing import Route
 
 from mburoja.api.home import HomeAccess
 from mburoja.config import Settings
-from mburoja.disinfo import coordination, copies
+from mburoja.disinfo import copies
 from mburoja.disinfo.analyse import analyse, load_documents, parse_since
-from mburoja.disinfo.model import POST
+from mburoja.disinfo.snapshot import clusters_of, networks_of
 from mburoja.errors import InputFormatError
 from mburoja.policy import Policy
 from mburoja.store.sql import SqlStore
@@ -69,22 +69,15 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         return _json(
             {
                 "documents": report.documents,
-                "clusters": [c for c in report.clusters if len(c.outlets) >= least],
+                "clusters": clusters_of(report, least),
                 "cross_language": report.cross_language,
             }
         )
 
     def networks(request: Request) -> Response:
         access.reader(request)
-        conf = settings.disinfo
         docs = load_documents(store, settings, since=parse_since(request.query_params.get("since")))
-        result = coordination.detect_coordination(
-            [d for d in docs if d.kind == POST],
-            interval=_number(request, "interval") or conf.coordination_interval_s or None,
-            min_weight=conf.coordination_min_weight,
-            text=conf.coordination_text,
-        )
-        return _json(result)
+        return _json(networks_of(docs, settings, interval=_number(request, "interval")))
 
     async def run(request: Request) -> Response:
         await run_in_threadpool(access.writer, request, "running an analysis")

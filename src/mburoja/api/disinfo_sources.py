@@ -37,7 +37,7 @@ from mburoja.disinfo.fetch import (
 )
 from mburoja.disinfo.lang import identify
 from mburoja.disinfo.sources import SOURCE_KINDS, add_source, watch_list
-from mburoja.errors import InputFormatError
+from mburoja.errors import Conflict, InputFormatError
 from mburoja.ingest.fetch import Fetcher
 from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
@@ -133,16 +133,22 @@ def routes(
     async def create_source(request: Request) -> Response:
         await run_in_threadpool(home_writer, request)
         body: NewSource = await _body(request, NewSource)
-        source = await run_in_threadpool(
-            add_source,
-            store,
-            body.kind,
-            body.location,
-            name=body.name,
-            platform=body.platform,
-            lang=body.lang,
-            tlp=body.tlp,
-        )
+        for field in ("location", "name", "platform", "lang", "tlp"):
+            if "\x00" in (getattr(body, field) or ""):  # PostgreSQL text cannot hold it
+                raise InputFormatError(f"{field}: must not contain a NUL character")
+        try:
+            source = await run_in_threadpool(
+                add_source,
+                store,
+                body.kind,
+                body.location,
+                name=body.name,
+                platform=body.platform,
+                lang=body.lang,
+                tlp=body.tlp,
+            )
+        except Conflict as exc:  # a well-formed request for a source already watched
+            return _json({"error": str(exc), "status": 409}, 409)
         return _json(msgspec.to_builtins(source), status=201)
 
     async def fetch(request: Request) -> Response:

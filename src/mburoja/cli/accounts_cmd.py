@@ -9,21 +9,27 @@ token's secret is printed once, when it is issued, and by no other command.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+from mburoja.admin import (
+    grant_rows,
+    grantee_name,
+    issue_token,
+    new_collection,
+    org_rows,
+    token_lifetime,
+    token_rows,
+)
 from mburoja.cli.common import AsJson, guard, opened, print_json
 from mburoja.cli.render import console
 from mburoja.config import Settings
-from mburoja.errors import ConfigError, Conflict
+from mburoja.errors import ConfigError
 from mburoja.policy import ORG_RELATIONS, ROLES
-from mburoja.store.accounts import ANONYMOUS_ORG, EVERY_ORG, Access, Org, Token, User
-from mburoja.store.base import Collection
-from mburoja.store.sql import SqlStore
+from mburoja.store.accounts import Org, User
 
 org_app = typer.Typer(
     help="Organisations: ours (home) and those we share with, and how each relates to us.",
@@ -107,18 +113,13 @@ def org_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     """List the organisations, with their relation to us and their number of accounts."""
     with opened(ctx) as store:
         orgs = store.orgs()
-        users = store.users()
+        rows = org_rows(store)
     if as_json:
         print_json(orgs)
         return
-    members: dict[str, int] = {}
-    for user in users:
-        members[user.org_id] = members.get(user.org_id, 0) + 1
-    table = _table(f"organisations ({len(orgs)})", "name", "relation", "accounts", "id", "identity")
-    for org in orgs:
-        table.add_row(
-            escape(org.name), org.relation, str(members.get(org.id, 0)), org.id, org.identity_id
-        )
+    table = _table(f"organisations ({len(rows)})", "name", "relation", "accounts", "id", "identity")
+    for org in rows:
+        table.add_row(escape(org.name), org.relation, str(org.accounts), org.id, org.identity_id)
     console.print(table)
 
 
@@ -290,15 +291,6 @@ def _fail(message: str) -> None:
 # -- tokens ---------------------------------------------------------------------------------
 
 
-def _lifetime(days: int | None, no_expiry: bool, default: int) -> int | None:
-    """Days the new token lives, or None for no expiry; both flags at once is a mistake."""
-    if no_expiry and days is not None:
-        raise ConfigError("give either --days N or --no-expiry, not both")
-    if no_expiry:
-        return None
-    return default if days is None else days
-
-
 @token_app.command("issue")
 def token_issue(
     ctx: typer.Context,
@@ -318,10 +310,18 @@ def token_issue(
 ) -> None:
     """Issue an API token. It is printed once: only its hash is stored."""
     settings: Settings = ctx.obj
-    lifetime = guard(lambda: _lifetime(days, no_expiry, settings.auth.token_days))
+    guard(lambda: token_lifetime(days, no_expiry, settings.auth.token_days))
     with opened(ctx) as store:
         issued = guard(
-            lambda: store.issue_token(user, label=label, days=lifetime, read_only=read_only)
+            lambda: issue_token(
+                store,
+                settings,
+                user,
+                label=label,
+                days=days,
+                no_expiry=no_expiry,
+                read_only=read_only,
+            )
         )
         account = store.get_user(issued.token.user_id)
     if quiet:
@@ -346,12 +346,6 @@ def token_issue(
         )
 
 
-def _expires(token: Token, now: str) -> str:
-    if token.expires is None:
-        return "never"
-    return f"{token.expires} (expired)" if token.expires <= now else token.expires
-
-
 @token_app.command("list")
 def token_list(
     ctx: typer.Context,
@@ -361,11 +355,10 @@ def token_list(
     """List tokens, oldest first. Secrets are never shown: they are not stored."""
     with opened(ctx) as store:
         tokens = guard(lambda: store.tokens(user))
-        names = {u.id: u.name for u in store.users()}
+        rows = guard(lambda: token_rows(store, user))
     if as_json:
         print_json(tokens)
         return
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     table = _table(
         f"tokens ({len(tokens)})",
         "id",
@@ -377,13 +370,14 @@ def token_list(
         "revoked",
         "last used",
     )
-    for token in tokens:
+    for token in rows:
+        expires = token.expires or "never"
         table.add_row(
             token.id,
-            escape(names.get(token.user_id, token.user_id)),
+            escape(token.user),
             escape(token.label) or "-",
             token.created,
-            _expires(token, now),
+            f"{expires} (expired)" if token.expired else expires,
             _yes(token.read_only),
             _yes(token.revoked),
             token.last_used or "never",
@@ -414,23 +408,12 @@ def collection_add(
 ) -> None:
     """Add a collection. Only the home organisation sees it until you grant access."""
     with opened(ctx) as store:
-        collection = guard(lambda: _new_collection(store, alias, title, description))
+        collection = guard(lambda: new_collection(store, alias, title, description))
     console.print(
         f"added collection {_quoted(collection.alias)}\n"
         f"  id  {collection.id}\n"
         f"grant access: mburoja collection grant {escape(collection.alias)} ORG --read"
     )
-
-
-def _new_collection(store: SqlStore, alias: str, title: str, description: str) -> Collection:
-    """Create a collection. Unlike ``ensure_collection``, an alias in use is an error: `add`
-    would otherwise report success while keeping the old title and description."""
-    if any(c.alias == alias for c in store.collections()):
-        raise Conflict(
-            f"a collection {alias!r} exists already: see `mburoja collection list`, "
-            "or pick another alias"
-        )
-    return store.ensure_collection(alias, title, description)
 
 
 @collection_app.command("list")
@@ -445,14 +428,6 @@ def collection_list(ctx: typer.Context, as_json: AsJson = False) -> None:
     for c in collections:
         table.add_row(escape(c.alias), c.id, escape(c.title), f"{c.objects:,}")
     console.print(table)
-
-
-def _grantee(org_id: str, org_names: dict[str, str]) -> str:
-    if org_id == EVERY_ORG:
-        return "* (every organisation)"
-    if org_id == ANONYMOUS_ORG:
-        return "anonymous"
-    return org_names.get(org_id, org_id)
 
 
 @collection_app.command("grant")
@@ -473,7 +448,7 @@ def collection_grant(
     TLP markings still decide which objects a reader sees."""
     with opened(ctx) as store:
         access = guard(lambda: store.grant(alias, org, can_read=read, can_write=write))
-        who = _grantee(access.org_id, {o.id: o.name for o in store.orgs()})
+        who = grantee_name(access.org_id, {o.id: o.name for o in store.orgs()})
     console.print(
         f"{escape(who)} in {_quoted(alias)}: read {_yes(access.can_read)}, "
         f"write {_yes(access.can_write)}"
@@ -489,33 +464,13 @@ def collection_access(
     """Who may read and write which collection. The home organisation always may, and
     organisations without a grant (or a '*' grant) may not."""
     with opened(ctx) as store:
-        grants = guard(lambda: store.access(alias))
-        aliases = {c.id: c.alias for c in store.collections()}
-        org_names = {o.id: o.name for o in store.orgs()}
-    rows = [_access_row(a, aliases, org_names) for a in grants]
+        rows = guard(lambda: grant_rows(store, alias))
     if as_json:
         print_json(rows)
         return
     table = _table(f"grants ({len(rows)})", "collection", "organisation", "read", "write")
     for row in rows:
         table.add_row(
-            escape(row["collection"]),
-            escape(row["org"]),
-            _yes(row["can_read"]),
-            _yes(row["can_write"]),
+            escape(row.collection), escape(row.org), _yes(row.can_read), _yes(row.can_write)
         )
     console.print(table)
-
-
-def _access_row(
-    access: Access, aliases: dict[str, str], org_names: dict[str, str]
-) -> dict[str, Any]:
-    """A grant with the collection's alias and the organisation's name beside their ids."""
-    return {
-        "collection": aliases.get(access.collection_id, access.collection_id),
-        "collection_id": access.collection_id,
-        "org": _grantee(access.org_id, org_names),
-        "org_id": access.org_id,
-        "can_read": access.can_read,
-        "can_write": access.can_write,
-    }

@@ -26,9 +26,11 @@ findings (new versions) instead of adding copies.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Final
 
 import msgspec
@@ -46,8 +48,7 @@ from mburoja.disinfo.narratives import (
 )
 from mburoja.disinfo.objects import ARTICLE_TYPE, POST_TYPE, documents_of
 from mburoja.disinfo.stored import stored_objects
-from mburoja.errors import ConfigError, InputFormatError, NotFound
-from mburoja.stix import timestamps
+from mburoja.errors import InputFormatError, NotFound
 from mburoja.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -77,16 +78,35 @@ class Analysis(msgspec.Struct, kw_only=True):
     seconds: dict[str, float] = msgspec.field(default_factory=dict)
 
 
+#: an RFC 3339 ``date-time`` (§5.6): any case for ``T`` and ``Z``, a fraction of any length,
+#: a numeric offset or ``Z``; the seconds may be a leap second ``60``
+_RFC3339: Final = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def parse_since(value: str | None) -> float | None:
-    """A ``--since``/``since`` time (ISO 8601) as epoch seconds."""
+    """A ``--since``/``since`` time (an RFC 3339 date-time, such as a STIX timestamp) as epoch
+    seconds. A leap second counts as the last instant of its minute."""
     if value is None:
         return None
+    found = _RFC3339.fullmatch(value.strip())
     try:
-        return timestamps.parse(value).timestamp()
+        if found is None:
+            raise ValueError(value)
+        day, minute, second, fraction, offset = found.groups()
+        leap = second == "60"
+        fraction = ".999999" if leap else (fraction or "")[:7]
+        zone = "+00:00" if offset in ("Z", "z") else offset
+        moment = datetime.fromisoformat(
+            f"{day}T{minute}:{'59' if leap else second}{fraction}{zone}"
+        )
     except ValueError:
         raise InputFormatError(
             f"since {value!r} is not a time: write one like 2026-11-01T00:00:00Z"
         ) from None
+    return moment.timestamp()
 
 
 def load_documents(
@@ -162,7 +182,7 @@ def analyse(
         result.narratives = [m for m in found if m.rank == 1]
     _timed(result, "narratives", started, len(docs), say, f"{len(result.narratives)} matches")
 
-    findings = _copy_findings(result.copies, by_id, conf.min_outlets)
+    findings = copy_findings(result.copies, by_id, conf.min_outlets)
     findings += _coordination_findings(result.coordination)
     findings += _narrative_findings(result.narratives, by_id, library)
     sites = _new_sites(docs, findings, now - conf.new_site_days * 86400.0)
@@ -171,17 +191,7 @@ def analyse(
     result.findings = findings
     if publish_findings and findings:
         started = time.perf_counter()
-        try:
-            catalogue = Catalogue.from_store(store)
-        except NotFound as err:
-            raise ConfigError(
-                f"{err}: load DISARM first with `mburoja disinfo disarm load DISARM.json`"
-            ) from err
-        if not len(catalogue):
-            raise ConfigError(
-                "no DISARM techniques in the store: load them first with"
-                " `mburoja disinfo disarm load DISARM.json`"
-            )
+        catalogue = Catalogue.required(store)
         published = publish(store, settings, findings, catalogue=catalogue, tlp=conf.findings_tlp)
         report = published.report
         result.stored = {
@@ -215,9 +225,11 @@ def _urls(docs: Sequence[Document]) -> tuple[str, ...]:
     return tuple(sorted({d.url for d in docs if d.url}))
 
 
-def _copy_findings(
+def copy_findings(
     report: copies.CopyReport, by_id: dict[str, Document], min_outlets: int
 ) -> list[Finding]:
+    """One finding per copy cluster reaching ``min_outlets`` outlets, keyed by its patient
+    zero (the web view shares single clusters through this, so both make the same objects)."""
     out: list[Finding] = []
     for cluster in report.clusters:
         if len(cluster.outlets) < min_outlets:
@@ -319,6 +331,7 @@ def _narrative_findings(
                     for m in found
                 )[:_EVIDENCE_LINES],
                 disarm=library[narrative_id].techniques,
+                about=(narrative_id,),
                 confidence=min(100, max(int(_best(m) * 100) for m in found)),
             )
         )

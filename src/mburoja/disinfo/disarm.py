@@ -48,7 +48,7 @@ from scipy import sparse
 from mburoja.config import Settings
 from mburoja.disinfo.model import Document
 from mburoja.disinfo.stored import stored_objects
-from mburoja.errors import NotFound
+from mburoja.errors import ConfigError, NotFound
 from mburoja.ingest.bundle import read_stix
 from mburoja.ingest.pipeline import Ingestor, IngestReport
 from mburoja.ingest.sources import read_file
@@ -200,6 +200,23 @@ class Catalogue:
                 f"--collection {collection}`)"
             ) from None
         return cls.from_objects(stored_objects(store, collection_id, "attack-pattern"))
+
+    @classmethod
+    def required(cls, store: SqlStore) -> Catalogue:
+        """The stored catalogue, for work that cannot go on without it (tagging a finding):
+        ``ConfigError`` saying how to load DISARM when it is missing or empty."""
+        try:
+            catalogue = cls.from_store(store)
+        except NotFound as err:
+            raise ConfigError(
+                f"{err}: load DISARM first with `mburoja disinfo disarm load DISARM.json`"
+            ) from err
+        if not len(catalogue):
+            raise ConfigError(
+                "no DISARM techniques in the store: load them first with"
+                " `mburoja disinfo disarm load DISARM.json`"
+            )
+        return catalogue
 
     def __len__(self) -> int:
         return len(self._by_id)

@@ -100,6 +100,10 @@ class Finding(msgspec.Struct, frozen=True, kw_only=True):
     confidence: int | None = None
     #: STIX objects the caller already has (article objects, SCOs), referenced and shipped
     objects: tuple[StixObject, ...] = ()
+    #: ids of stored objects the finding is about (a narrative of the library): the
+    #: campaign is ``related-to`` each and the report names them, so the graph leads from
+    #: the narrative to the finding, its articles and their accounts
+    about: tuple[str, ...] = ()
 
     def identity_key(self) -> str:
         if self.key:
@@ -178,6 +182,11 @@ def finding_objects(
         )
         relationships.append(rel)
 
+    for target in sorted(set(finding.about)):
+        rel = stamped("relationship", f"related-to|{target}")
+        rel.update(relationship_type="related-to", source_ref=cid, target_ref=target, **marked)
+        relationships.append(rel)
+
     indicators: list[StixObject] = []
     for domain in sorted({_domain(d) for d in finding.domains}):
         ind = stamped("indicator", f"domain|{domain}")
@@ -212,6 +221,7 @@ def finding_objects(
     made = [*scos, campaign, *notes, *relationships, *indicators]
     refs = {o["id"] for o in made}
     refs.update(finding.members)
+    refs.update(finding.about)
     refs.update(catalogue.technique(t).stix_id for t in techniques)
     report = stamped("report", "report")
     report.update(

@@ -199,6 +199,11 @@ def check_draft(draft: NarrativeDraft) -> NarrativeDraft:
     title = draft.title.strip()
     if not title or len(title) > 300:
         raise NarrativeError(f"{name}: title: must be 1 to 300 characters")
+    texts = {"title": title, "summary": draft.summary}
+    texts.update({f"examples[{i}].text": e.text for i, e in enumerate(draft.examples)})
+    for field, value in texts.items():  # the store's text columns (PostgreSQL) cannot hold it
+        if "\x00" in value:
+            raise NarrativeError(f"{name}: {field}: must not contain a NUL character")
     if draft.id is not None and (
         not is_identifier(draft.id) or not draft.id.startswith(NARRATIVE_TYPE + "--")
     ):
@@ -451,7 +456,12 @@ class NarrativeMatcher:
         self.examples = [e for n in self.narratives for e in n.examples]
         sizes = [len(n.examples) for n in self.narratives]
         texts = [e.text for e in self.examples]
-        self._scorers = {e.name: NarrativeScorer(e.fit(texts), sizes) for e in self.embedders}
+        # an empty library (none the caller may see) has nothing to fit, and matches nothing
+        self._scorers = (
+            {e.name: NarrativeScorer(e.fit(texts), sizes) for e in self.embedders}
+            if self.narratives
+            else {}
+        )
         self._lexical = next((e for e in self.embedders if isinstance(e, LexicalEmbedder)), None)
         self._terms = [terms(e.text) for e in self.examples]
 
@@ -515,6 +525,8 @@ class NarrativeMatcher:
         thresholds: Mapping[str, float] | None = None,
     ) -> list[NarrativeMatch]:
         """The narratives found in each document, best first (see :meth:`rank`)."""
+        if not self.narratives or not documents:
+            return []
         ranking = self.rank(documents, clusters, thresholds=thresholds)
         keep = self.top_k if top_k is None else top_k
         names = [e.name for e in self.embedders]

@@ -31,12 +31,12 @@ from mburoja.policy import Caller, Policy
 from mburoja.store.base import Stats
 from mburoja.store.sql import SqlStore
 from mburoja.web.context import HERE, SECURITY_HEADERS, Signed, WebContext, field
-from mburoja.web.dashboard import dashboard
+from mburoja.web.dashboard import dashboard, parse_days
 from mburoja.web.ratelimit import LoginLimiter
 from mburoja.web.session import Session, SessionSigner, binding
 
 #: the page modules; each has ``routes(web: WebContext) -> list[BaseRoute]``
-PAGES: tuple[str, ...] = ()
+PAGES: tuple[str, ...] = ("admin", "graph", "search", "objects", "detection", "disinfo")
 
 
 class _SecuredStatic:
@@ -87,16 +87,10 @@ def routes(
         )
         return response
 
-    def home(_request: Request, signed: Signed) -> Response:
-        view = dashboard(store, policy, signed.caller, stats)
-        return ctx.show(
-            signed,
-            "dashboard.html",
-            stats=view.stats,
-            by_type=view.by_type,
-            by_tlp=view.by_tlp,
-            newest=view.newest,
-        )
+    def home(request: Request, signed: Signed) -> Response:
+        days = parse_days(request.query_params.get("days"))
+        view = dashboard(store, policy, signed.caller, stats, days=days)
+        return ctx.show(signed, "dashboard.html", view=view)
 
     def login_form(request: Request) -> Response:
         if ctx.signed_in(request) is not None:

@@ -1,0 +1,342 @@
+"""REST endpoints over stored objects, for any authenticated caller (bearer token), each
+answering through the policy as that caller:
+
+* ``GET /api/search?q=...``: find objects by value (correlation index), name or words, with
+  the filters ``type``, ``tlp``, ``source``, ``since``, ``until``, ``min_confidence`` and
+  ``limit`` (``web.lookup``, the same as the search page);
+* ``GET /api/objects/{id}``: every version the caller may see, each object as stored;
+* ``GET /api/objects/{id}/view``: what the object page shows (``web.objects``): versions with
+  their diffs, provenance and signature status, references in and out, sightings, exports.
+
+An id the caller may not see is answered like one that does not exist (404). Errors are
+raised from the error tree and mapped to HTTP status by ``mburoja.api.app``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mburoja.api.core_paths import OPTIONAL_BEARER, stix_id
+from mburoja.config import Settings
+from mburoja.errors import NotFound
+from mburoja.policy import Caller, Policy
+from mburoja.store.sql import SqlStore
+from mburoja.taxii.auth import caller_from_authorization
+from mburoja.web.lookup import MAX_QUERY, TLP_CHOICES, parse_filters, search
+from mburoja.web.objects import check_identifier, object_view
+
+_encoder = msgspec.json.Encoder()
+
+
+def _json(content: Any) -> Response:
+    return Response(_encoder.encode(content), media_type="application/json")
+
+
+def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
+    def caller(request: Request) -> Caller:
+        return caller_from_authorization(
+            request.headers.get("authorization"),
+            store,
+            anonymous_ok=settings.auth.anonymous_read,
+        )
+
+    def find(request: Request) -> Response:
+        filters = parse_filters(request.query_params, default_limit=500)
+        return _json(search(store, policy, caller(request), filters))
+
+    def versions(request: Request) -> Response:
+        object_id = request.path_params["object_id"]
+        check_identifier(object_id)
+        who = caller(request)
+        shown = []
+        for v in store.versions(object_id):
+            view = policy.view(who, v.owner, v.markings, v.raw)
+            if view is not None:
+                shown.append((v, view))
+        if not shown:
+            raise NotFound(f"no object {object_id}")
+        parts = [b'{"id":', orjson.dumps(object_id), b',"versions":[']
+        for i, (v, view) in enumerate(shown):
+            if i:
+                parts.append(b",")
+            meta = orjson.dumps(
+                {
+                    "version": v.version,
+                    "date_added": v.date_added,
+                    "current": v.is_current,
+                    "revoked": v.revoked,
+                    "tlp": v.tlp,
+                    "source": v.source,
+                    "ingest_id": v.ingest_id,
+                }
+            )
+            # the stored bytes spliced in, not re-serialised
+            parts.extend((meta[:-1], b',"object":', view, b"}"))
+        parts.append(b"]}")
+        return Response(b"".join(parts), media_type="application/json")
+
+    def view(request: Request) -> Response:
+        found = object_view(store, policy, caller(request), request.path_params["object_id"])
+        body = msgspec.to_builtins(found)
+        del body["properties"]  # the page's rendering of ``object``
+        return _json(body)
+
+    return [
+        Route("/api/search", find),
+        Route("/api/objects/{object_id}", versions),
+        Route("/api/objects/{object_id}/view", view),
+    ]
+
+
+# -- OpenAPI ---------------------------------------------------------------------------------
+
+_ERROR: Final = {"$ref": "#/components/schemas/Error"}
+_STR: Final = {"type": "string"}
+_NSTR: Final = {"type": "string", "nullable": True}
+_INT: Final = {"type": "integer"}
+_BOOL: Final = {"type": "boolean"}
+
+
+def _obj(props: dict[str, Any], *, fixed: bool = True) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": sorted(props),
+        "properties": props,
+        "additionalProperties": not fixed,
+    }
+
+
+def _list(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "a parameter is malformed; the error names it",
+        401: "no or bad bearer token",
+        404: "no such object, or none the caller may see",
+    }
+    return {
+        str(s): {
+            "description": reasons[s],
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for s in statuses
+    }
+
+
+_OBSERVABLE: Final = _obj({"kind": _STR, "value": _STR})
+_HIT: Final = _obj(
+    {
+        "id": _STR,
+        "type": _STR,
+        "name": _NSTR,
+        "matched": _list(_OBSERVABLE),
+        "tlp": _NSTR,
+        "revoked": _BOOL,
+        "sources": _list(_STR),
+        "first_seen": _STR,
+        "last_seen": _STR,
+        "versions": _INT,
+        "match": {"type": "string", "enum": ["value", "name", "text"]},
+        "value": _NSTR,
+        "confidence": {"type": "integer", "nullable": True},
+    }
+)
+_FOUND: Final = _obj(
+    {
+        "query": _STR,
+        "keys": _list(_OBSERVABLE),
+        "hits": _list(_HIT),
+        "sources": _list(_STR),
+        "first_seen": _NSTR,
+        "last_seen": _NSTR,
+        "elapsed_ms": {"type": "number"},
+        "windowed": _BOOL,
+    }
+)
+_META: Final = {
+    "version": _STR,
+    "date_added": _STR,
+    "current": _BOOL,
+    "revoked": _BOOL,
+    "tlp": _NSTR,
+    "source": _STR,
+    "ingest_id": _INT,
+}
+_STIX: Final = {"type": "object", "additionalProperties": True}
+_VERSIONS: Final = _obj({"id": _STR, "versions": _list(_obj({**_META, "object": _STIX}))})
+_SIGNATURE: Final = _obj(
+    {
+        "status": {"type": "string", "enum": ["verified", "unsigned", "local"]},
+        "origin": _NSTR,
+        "peer": _NSTR,
+        "path": _list(_obj({"instance": _STR, "received": _STR})),
+        "note": _STR,
+    }
+)
+_CHANGE: Final = _obj(
+    {
+        "property": _STR,
+        "change": {"type": "string", "enum": ["added", "removed", "changed"]},
+        "before": _NSTR,
+        "after": _NSTR,
+    }
+)
+_VIEW: Final = _obj(
+    {
+        "id": _STR,
+        "type": _STR,
+        "name": _NSTR,
+        "tlp": _NSTR,
+        "revoked": _BOOL,
+        "object": _STIX,
+        "versions": _list(_obj({**_META, "signature": _SIGNATURE, "changes": _list(_CHANGE)})),
+        "receipts": _list(_obj({"source": _STR, "ingest_id": _INT, "received_at": _STR})),
+        "links": _list(
+            _obj(
+                {
+                    "direction": {"type": "string", "enum": ["in", "out"]},
+                    "property": _STR,
+                    "id": _STR,
+                    "type": _STR,
+                    "name": _NSTR,
+                    "relationship_type": _NSTR,
+                }
+            )
+        ),
+        "sightings": _list(
+            _obj(
+                {
+                    "id": _STR,
+                    "count": {"type": "integer", "nullable": True},
+                    "first_seen": _NSTR,
+                    "last_seen": _NSTR,
+                }
+            )
+        ),
+        "exports": {
+            **_obj(
+                {
+                    "compiled": _BOOL,
+                    "reason": _NSTR,
+                    "formats": _list(_obj({"format": _STR, "carried": _BOOL, "reason": _STR})),
+                }
+            ),
+            "nullable": True,
+        },
+        "graph": _STR,
+    }
+)
+_ID_PARAM: Final = {
+    "name": "object_id",
+    "in": "path",
+    "required": True,
+    "description": "a STIX identifier, type--UUID",
+    "schema": stix_id(),
+}
+#: a date ``YYYY-MM-DD`` (years 1000 to 8999: the store's stamps; a day past 9999-12-31
+#: cannot be taken in) or an ISO 8601 time; since must be before until
+_DAY: Final = {"type": "string", "format": "date", "pattern": "^[1-8][0-9]{3}-"}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] = _STR) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+PATHS: Final[dict[str, Any]] = {
+    "/api/search": {
+        "get": {
+            "summary": "Find objects by value, name or words, through the policy",
+            "security": OPTIONAL_BEARER,
+            "parameters": [
+                {
+                    **_query(
+                        "q",
+                        "a value (IP, domain, hash, URL…), a name or words",
+                        {"type": "string", "pattern": "\\S", "maxLength": MAX_QUERY},
+                    ),
+                    "required": True,
+                },
+                _query(
+                    "type",
+                    "only objects of this STIX type",
+                    {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,249}$"},
+                ),
+                _query(
+                    "tlp",
+                    "only objects at this TLP level (clear … red, or none)",
+                    {"type": "string", "enum": [*TLP_CHOICES, "white"]},
+                ),
+                _query(
+                    "source",
+                    "only objects one of whose sources is this one",
+                    {"type": "string", "maxLength": 200},
+                ),
+                _query("since", "added at or after this date (YYYY-MM-DD) or time", _DAY),
+                _query(
+                    "until",
+                    "added before the end of this date, or before this time; after since",
+                    _DAY,
+                ),
+                _query(
+                    "min_confidence",
+                    "confidence at least this (0-100)",
+                    {"type": "integer", "minimum": 0, "maximum": 100},
+                ),
+                _query(
+                    "limit",
+                    "most hits (default 500)",
+                    {"type": "integer", "minimum": 1, "maximum": 10000},
+                ),
+            ],
+            "responses": {
+                "200": {
+                    "description": "the hits the caller may see, value matches first",
+                    "content": {"application/json": {"schema": _FOUND}},
+                },
+                **_errors(400, 401),
+            },
+        }
+    },
+    "/api/objects/{object_id}": {
+        "get": {
+            "summary": "Every version of an object the caller may see, as stored",
+            "security": OPTIONAL_BEARER,
+            "parameters": [_ID_PARAM],
+            "responses": {
+                "200": {
+                    "description": "the versions, oldest first",
+                    "content": {"application/json": {"schema": _VERSIONS}},
+                },
+                **_errors(400, 401, 404),
+            },
+        }
+    },
+    "/api/objects/{object_id}/view": {
+        "get": {
+            "summary": "The object page's data: diffs, provenance, signatures, links, exports",
+            "security": OPTIONAL_BEARER,
+            "parameters": [_ID_PARAM],
+            "responses": {
+                "200": {
+                    "description": "the object as the caller may see it",
+                    "content": {"application/json": {"schema": _VIEW}},
+                },
+                **_errors(400, 401, 404),
+            },
+        }
+    },
+}
