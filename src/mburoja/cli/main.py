@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from mburoja.admin import quarantine_status
 from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
 from mburoja.cli.common import guard, print_json, store_for
 from mburoja.cli.disinfo_cmd import disinfo_app
@@ -244,7 +245,7 @@ def quarantine_list(
 ) -> None:
     """List quarantined items, oldest first."""
     store = store_for(ctx.obj)
-    entries = store.quarantine_list(None if status == "all" else status, limit)
+    entries = store.quarantine_list(guard(lambda: quarantine_status(status)), limit)
     console.print(quarantine_table(entries))
     store.close()
 
@@ -287,9 +288,17 @@ def demo(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Same seed, same scenario.")] = 7,
     indicators: Annotated[int, typer.Option(min=10, max=100000)] = 300,
+    disinfo: Annotated[
+        bool,
+        typer.Option(
+            help="Also store synthetic articles and posts (copy-paste families, coordinated "
+            "accounts) and a narrative, for the disinformation view."
+        ),
+    ] = True,
 ) -> None:
     """Generate the synthetic demo scenario (an intrusion set against Albanian government
     networks) and ingest it into the collection ``demo``."""
+    from mburoja.demo.disinfo import load_demo_disinfo
     from mburoja.demo.scenario import generate
 
     settings: Settings = ctx.obj
@@ -300,6 +309,9 @@ def demo(
         lambda: Ingestor(store, settings).run(items, source="demo", actor="demo", collection="demo")
     )
     print_report(report)
+    if disinfo:
+        console.print(f"disinformation material (collection {settings.disinfo.collection}):")
+        print_report(guard(lambda: load_demo_disinfo(store, settings, seed)))
     token = guard(lambda: demo_accounts(store, settings))
     if token:
         console.print(
@@ -319,12 +331,14 @@ def serve(
     import uvicorn
 
     from mburoja.api.app import create_app
+    from mburoja.logs import configure, uvicorn_config
 
     settings: Settings = ctx.obj
     if host:
         settings.server.host = host
     if port:
         settings.server.port = port
+    configure(json=settings.server.json_logs)
     store = store_for(settings)
     web = guard(lambda: create_app(settings, store))
     base = f"http://{settings.server.host}:{settings.server.port}"
@@ -334,6 +348,8 @@ def serve(
         host=settings.server.host,
         port=settings.server.port,
         log_level="info",
+        log_config=uvicorn_config(),
+        access_log=False,
     )
 
 
