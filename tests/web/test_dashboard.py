@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
 import orjson
 
+from mburoja.api.app import create_app
 from mburoja.demo.scenario import generate
 from mburoja.ingest.pipeline import Ingestor
 from mburoja.stix.markings import TLP2
@@ -123,3 +125,25 @@ def test_a_bad_span_is_refused_with_the_field_named(web: Web) -> None:
         assert answer.status_code == 400
         assert re.search(r"days must be a whole number from 1 to 90", answer.text)
         assert client.get("/?days=7").status_code == 200
+
+
+def test_the_server_fills_the_dashboard_counts_in_the_background_as_it_starts(web: Web) -> None:
+    """Starting the application (its lifespan), without any page asked for, fills the
+    memoised count groups up to the store's newest version."""
+    store = web.world.store
+    app = create_app(web.world.settings, store)
+    top = store.newest_seq()
+
+    async def start_and_wait() -> None:
+        async with app.router.lifespan_context(app):
+            for _ in range(400):
+                groups = store._overview().groups
+                if {k: v[0] for k, v in groups.items()} == {True: top, False: top}:
+                    return
+                await asyncio.sleep(0.05)
+
+    assert store._overview().groups == {}  # no page was asked for
+    asyncio.run(start_and_wait())
+    groups = store._overview().groups
+    assert groups[True][0] == top and groups[False][0] == top
+    assert sum(g.count for g in groups[True][1]) == store.stats().objects

@@ -11,6 +11,8 @@ the response without re-serialising (unless granular markings remove properties)
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,6 +62,9 @@ from mburoja.taxii.server import TaxiiError, TaxiiServer, error_response
 from mburoja.web import routes as web
 
 _encoder = msgspec.json.Encoder()
+
+
+log = logging.getLogger(__name__)
 
 
 class JSONResponse(Response):
@@ -204,6 +209,7 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         indexer = TextIndexer(store)  # keeps the search's text index current
         indexer.start()
+        threading.Thread(target=_warm, args=(store,), name="mburoja-warm", daemon=True).start()
         if federation is not None:
             federation.start()
         try:
@@ -224,6 +230,14 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     app.state.store = store
     app.state.policy = policy
     return app
+
+
+def _warm(store: SqlStore) -> None:
+    """The dashboard's memoised counts, filled once in the background at start."""
+    try:
+        store.warm()
+    except MburojaError as exc:  # the store may be busy or away: the first page fills it
+        log.warning("could not warm the dashboard's counts: %s", exc)
 
 
 def visible_stats(store: SqlStore, policy: Policy, caller: Caller) -> Stats:

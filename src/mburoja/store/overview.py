@@ -112,6 +112,15 @@ class Overview:
         state.stats = (key, stats)
         return stats
 
+    def warm(self) -> None:
+        """Fill what the dashboard memoises (the count groups, the store-wide figures, the
+        tracked objects), so that the first page after a start does not pay for it: the
+        server calls this in the background as it starts (seconds at a million objects)."""
+        for current_only in (True, False):
+            self.count_groups(current_only=current_only)
+        self.memo_stats()
+        self.tracked(TRACKED[0])
+
     # -- memoised counts -------------------------------------------------------------
 
     def count_groups(self, *, current_only: bool) -> list[CountGroup]:
