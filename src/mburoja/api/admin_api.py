@@ -31,13 +31,23 @@ from starlette.routing import Route
 
 from mburoja import admin
 from mburoja.api.home import HomeAccess
+from mburoja.api.spec import (
+    BEARER,
+    array,
+    closed,
+    errors,
+    in_path,
+    json_response,
+    nullable,
+    query,
+    response,
+)
 from mburoja.config import Settings
 from mburoja.errors import Forbidden, InputFormatError
 from mburoja.policy import ORG_RELATIONS, ROLES, Caller, Policy
 from mburoja.store.sql import SqlStore
 
 _MAX_BODY: Final = admin.MAX_FIX * 6 + 4096  # a JSON escape is up to 6 bytes a character
-_encoder = msgspec.json.Encoder()
 
 
 class NewOrg(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -96,10 +106,6 @@ class Empty(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     pass
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
-
-
 async def _body(request: Request, into: type[Any]) -> Any:
     data = await request.body()
     if len(data) > _MAX_BODY:
@@ -149,14 +155,14 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
             await run_in_threadpool(access.writer, request)
             body = await _body(request, into)
             status, content = await run_in_threadpool(fn, request, body)
-            return _json(content, status)
+            return json_response(content, status)
 
         return Route(path, endpoint, methods=["POST"])
 
     def read(path: str, fn: Callable[[Request], Any]) -> Route:
         def endpoint(request: Request) -> Response:
             access.reader(request)
-            return _json(fn(request))
+            return json_response(fn(request))
 
         return Route(path, endpoint, methods=["GET"])
 
@@ -280,27 +286,9 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 _STR: Final = {"type": "string"}
 _INT: Final = {"type": "integer"}
 _BOOL: Final = {"type": "boolean"}
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
 
 
-def _null(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-def _object(properties: dict[str, Any], optional: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": [k for k in properties if k not in optional],
-        "additionalProperties": False,
-    }
-
-
-def _array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-_ORG = _object(
+_ORG = closed(
     {
         "id": _STR,
         "name": _STR,
@@ -310,7 +298,7 @@ _ORG = _object(
         "accounts": _INT,
     }
 )
-_USER = _object(
+_USER = closed(
     {
         "id": _STR,
         "name": _STR,
@@ -324,21 +312,21 @@ _USER = _object(
         "created": _STR,
     }
 )
-_TOKEN = _object(
+_TOKEN = closed(
     {
         "id": _STR,
         "label": _STR,
         "user_id": _STR,
         "user": _STR,
         "created": _STR,
-        "expires": _null(_STR),
+        "expires": nullable(_STR),
         "expired": _BOOL,
         "read_only": _BOOL,
         "revoked": _BOOL,
-        "last_used": _null(_STR),
+        "last_used": nullable(_STR),
     }
 )
-_PEER = _object(
+_PEER = closed(
     {
         "id": _STR,
         "name": _STR,
@@ -347,8 +335,8 @@ _PEER = _object(
         "relation": _STR,
         "enabled": _BOOL,
         "must_sign": _BOOL,
-        "push": _array(_STR),
-        "pull": _array(_STR),
+        "push": array(_STR),
+        "pull": array(_STR),
         "pending": _INT,
         "failed": _INT,
         "lag_s": {"type": "number"},
@@ -356,11 +344,11 @@ _PEER = _object(
         "refused": _INT,
         "received": _INT,
         "rejected": _INT,
-        "last_success": _null(_STR),
-        "last_error": _null(_STR),
+        "last_success": nullable(_STR),
+        "last_error": nullable(_STR),
     }
 )
-_GRANT = _object(
+_GRANT = closed(
     {
         "collection": _STR,
         "collection_id": _STR,
@@ -370,33 +358,33 @@ _GRANT = _object(
         "can_write": _BOOL,
     }
 )
-_COLLECTION = _object(
+_COLLECTION = closed(
     {
         "id": _STR,
         "alias": _STR,
         "title": _STR,
         "description": _STR,
         "objects": _INT,
-        "grants": _array(_GRANT),
+        "grants": array(_GRANT),
     }
 )
 _ENTRY_FIELDS: Final = {
     "qid": _INT,
-    "ingest_id": _null(_INT),
+    "ingest_id": nullable(_INT),
     "origin": _STR,
     "index": _INT,
-    "object_id": _null(_STR),
+    "object_id": nullable(_STR),
     "field": _STR,
     "reason": _STR,
     "received_at": _STR,
     "status": {"type": "string", "enum": list(admin.QUARANTINE_STATUSES)},
     "size": _INT,
 }
-_ENTRY = _object(_ENTRY_FIELDS)
-_ENTRY_FULL = _object(
+_ENTRY = closed(_ENTRY_FIELDS)
+_ENTRY_FULL = closed(
     {**_ENTRY_FIELDS, "text": _STR, "raw_base64": {"type": "string", "format": "byte"}}
 )
-_REPLAY = _object(
+_REPLAY = closed(
     {
         "qid": _INT,
         "landed": _BOOL,
@@ -406,40 +394,34 @@ _REPLAY = _object(
         "new_versions": _INT,
         "unchanged": _INT,
         "rejected": _INT,
-        "rejects": _array(
-            _object({"index": _INT, "object_id": _null(_STR), "field": _STR, "reason": _STR})
+        "rejects": array(
+            closed({"index": _INT, "object_id": nullable(_STR), "field": _STR, "reason": _STR})
         ),
     }
 )
 
 
+_REASONS: Final = {
+    400: "Bad input: the message names the field and the reason",
+    401: "No credentials, or wrong ones",
+    403: "Not an account of the home organisation, or (for a change) not its admin",
+    404: "No such item",
+}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
-    words = {
-        400: "Bad input: the message names the field and the reason",
-        401: "No credentials, or wrong ones",
-        403: "Not an account of the home organisation, or (for a change) not its admin",
-        404: "No such item",
-    }
-    return {
-        str(s): {"description": words[s], "content": {"application/json": {"schema": _ERROR}}}
-        for s in statuses
-    }
+    return errors(*statuses, reasons=_REASONS)
 
 
 def _answer(status: int, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        str(status): {
-            "description": description,
-            "content": {"application/json": {"schema": schema}},
-        }
-    }
+    return {str(status): response(description, schema)}
 
 
 def _get(summary: str, schema: dict[str, Any], params: list[Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "tags": ["administration"],
-        "security": [{"bearer": []}],
+        "security": BEARER,
         "responses": {**_answer(200, summary, schema), **_errors(400, 401, 403, 404)},
     }
     if params:
@@ -458,7 +440,7 @@ def _post(
     op: dict[str, Any] = {
         "summary": summary,
         "tags": ["administration"],
-        "security": [{"bearer": []}],
+        "security": BEARER,
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {**_answer(status, summary, schema), **_errors(400, 401, 403, 404)},
     }
@@ -467,29 +449,15 @@ def _post(
     return {"post": op}
 
 
-def _in_path(name: str, schema: dict[str, Any] = _STR) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema}
-
-
-def _in_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-_QID = [_in_path("qid", {"type": "integer", "minimum": 1})]
-_NO_BODY = _object({})
+_QID = [in_path("qid", {"type": "integer", "minimum": 1})]
+_NO_BODY = closed({})
 
 PATHS: dict[str, Any] = {
     "/api/admin/orgs": {
-        **_get("The organisations and how each relates to us", _object({"orgs": _array(_ORG)})),
+        **_get("The organisations and how each relates to us", closed({"orgs": array(_ORG)})),
         **_post(
             "Add an organisation",
-            _object(
+            closed(
                 {"name": _STR, "relation": {"type": "string", "enum": list(ORG_RELATIONS)}},
                 optional=("relation",),
             ),
@@ -499,19 +467,19 @@ PATHS: dict[str, Any] = {
     },
     "/api/admin/orgs/{org_id}/relation": _post(
         "Change how an organisation relates to us",
-        _object({"relation": _STR}),
+        closed({"relation": _STR}),
         _ORG,
-        params=[_in_path("org_id")],
+        params=[in_path("org_id", _STR)],
     ),
     "/api/admin/users": {
         **_get(
             "Users and service accounts",
-            _object({"users": _array(_USER)}),
-            [_in_query("org", _STR, "only this organisation's accounts (name or id)")],
+            closed({"users": array(_USER)}),
+            [query("org", _STR, "only this organisation's accounts (name or id)")],
         ),
         **_post(
             "Add a user or a service account",
-            _object(
+            closed(
                 {"name": _STR, "org": _STR, "role": _STR, "service": _BOOL},
                 optional=("service",),
             ),
@@ -521,58 +489,56 @@ PATHS: dict[str, Any] = {
     },
     "/api/admin/users/{user_id}/disabled": _post(
         "Disable or enable an account",
-        _object({"disabled": _BOOL}),
+        closed({"disabled": _BOOL}),
         _USER,
-        params=[_in_path("user_id")],
+        params=[in_path("user_id", _STR)],
     ),
     "/api/admin/users/{user_id}/password": _post(
         "Set (or, with null, remove) the web sign-in password of a user",
-        _object({"password": _null(_STR)}),
+        closed({"password": nullable(_STR)}),
         _USER,
-        params=[_in_path("user_id")],
+        params=[in_path("user_id", _STR)],
     ),
     "/api/admin/tokens": {
         **_get(
             "API tokens (never their secrets)",
-            _object({"tokens": _array(_TOKEN)}),
-            [_in_query("user", _STR, "only this account's tokens (name or id)")],
+            closed({"tokens": array(_TOKEN)}),
+            [query("user", _STR, "only this account's tokens (name or id)")],
         ),
         **_post(
             "Issue a token; its secret is in this answer and nowhere else",
-            _object(
+            closed(
                 {
                     "user": _STR,
                     "label": _STR,
-                    "days": _null({"type": "integer", "minimum": 1, "maximum": 36500}),
+                    "days": nullable({"type": "integer", "minimum": 1, "maximum": 36500}),
                     "no_expiry": _BOOL,
                     "read_only": _BOOL,
                 },
                 optional=("label", "days", "no_expiry", "read_only"),
             ),
-            _object({"token": _TOKEN, "secret": _STR}),
+            closed({"token": _TOKEN, "secret": _STR}),
             status=201,
         ),
     },
     "/api/admin/tokens/{token_id}/revoke": _post(
-        "Revoke a token", _NO_BODY, _TOKEN, params=[_in_path("token_id")]
+        "Revoke a token", _NO_BODY, _TOKEN, params=[in_path("token_id", _STR)]
     ),
-    "/api/admin/peers": _get(
-        "Peers with their federation state", _object({"peers": _array(_PEER)})
-    ),
+    "/api/admin/peers": _get("Peers with their federation state", closed({"peers": array(_PEER)})),
     "/api/admin/peers/{peer_id}/enabled": _post(
         "Resume or pause a peer",
-        _object({"enabled": _BOOL}),
+        closed({"enabled": _BOOL}),
         _PEER,
-        params=[_in_path("peer_id")],
+        params=[in_path("peer_id", _STR)],
     ),
     "/api/admin/collections": {
         **_get(
             "Collections and who may read and write each",
-            _object({"collections": _array(_COLLECTION)}),
+            closed({"collections": array(_COLLECTION)}),
         ),
         **_post(
             "Add a collection",
-            _object(
+            closed(
                 {"alias": _STR, "title": _STR, "description": _STR},
                 optional=("title", "description"),
             ),
@@ -582,20 +548,20 @@ PATHS: dict[str, Any] = {
     },
     "/api/admin/collections/{collection_id}/grants": _post(
         "Set what an organisation ('*' for every one, 'anonymous') may do in a collection",
-        _object({"org": _STR, "read": _BOOL, "write": _BOOL}),
+        closed({"org": _STR, "read": _BOOL, "write": _BOOL}),
         _GRANT,
-        params=[_in_path("collection_id")],
+        params=[in_path("collection_id", _STR)],
     ),
     "/api/admin/quarantine": _get(
         "Rejected input, oldest first",
-        _object({"entries": _array(_ENTRY)}),
+        closed({"entries": array(_ENTRY)}),
         [
-            _in_query(
+            query(
                 "status",
                 {"type": "string", "enum": [*admin.QUARANTINE_STATUSES, admin.EVERY_STATUS]},
                 "which entries (default open)",
             ),
-            _in_query(
+            query(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": admin.MAX_LIST},
                 "how many at most (default 100)",
@@ -607,7 +573,7 @@ PATHS: dict[str, Any] = {
     ),
     "/api/admin/quarantine/{qid}/replay": _post(
         "Replay an item, as stored or corrected (text), through ingest",
-        _object({"text": _null(_STR)}, optional=("text",)),
+        closed({"text": nullable(_STR)}, optional=("text",)),
         _REPLAY,
         params=_QID,
     ),

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
+from mburoja.api.spec import BEARER, ERROR, OPTIONAL_BEARER, closed, response
 
-#: ``security`` of an operation that needs a bearer token
-BEARER: Final[list[dict[str, list[str]]]] = [{"bearer": []}]
-#: ``security`` of an operation an anonymous caller may also use when ``auth.anonymous_read``
-#: is on (it then sees TLP:CLEAR only); without credentials it is 401 otherwise
-OPTIONAL_BEARER: Final[list[dict[str, list[str]]]] = [{}, {"bearer": []}]
 #: the UUID of a STIX identifier as ``mburoja.stix.identifiers.UUID_RE`` takes it
 _UUID: Final = (
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
@@ -34,28 +29,11 @@ def stix_id(kind: str | None = None) -> dict[str, Any]:
     }
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-
-
-def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def _closed(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": list(properties),
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
 _COUNTS: Final = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
 _INT: Final = {"type": "integer", "minimum": 0}
 _TEXT_OR_NULL: Final = {"type": "string", "nullable": True}
 
-STATS: Final = _closed(
+STATS: Final = closed(
     {
         "objects": _INT,
         "versions": _INT,
@@ -68,7 +46,7 @@ STATS: Final = _closed(
         "ingests": _INT,
     }
 )
-PEER: Final = _closed(
+PEER: Final = closed(
     {
         "name": {"type": "string"},
         "kind": {"type": "string"},
@@ -90,7 +68,7 @@ PEER: Final = _closed(
         "last_lag_s": {"type": "number", "nullable": True},
     }
 )
-_AUTH: Final = {"401": _error("Credentials missing or not valid.")}
+_AUTH: Final = {"401": response("Credentials missing or not valid.", ERROR)}
 
 PATHS: dict[str, Any] = {
     "/api/health": {
@@ -99,9 +77,9 @@ PATHS: dict[str, Any] = {
             "operationId": "health",
             "security": [],
             "responses": {
-                "200": _ok(
+                "200": response(
                     "The store's schema is current.",
-                    _closed(
+                    closed(
                         {
                             "status": {"type": "string", "enum": ["ok"]},
                             "version": {"type": "string"},
@@ -109,7 +87,7 @@ PATHS: dict[str, Any] = {
                         }
                     ),
                 ),
-                "503": _error("The store does not answer or its schema is out of date."),
+                "503": response("The store does not answer or its schema is out of date.", ERROR),
             },
         }
     },
@@ -121,7 +99,7 @@ PATHS: dict[str, Any] = {
             "only and zero for others.",
             "operationId": "stats",
             "security": OPTIONAL_BEARER,
-            "responses": {"200": _ok("The counts.", STATS), **_AUTH},
+            "responses": {"200": response("The counts.", STATS), **_AUTH},
         }
     },
     "/api/federation": {
@@ -130,12 +108,12 @@ PATHS: dict[str, Any] = {
             "operationId": "federation",
             "security": BEARER,
             "responses": {
-                "200": _ok(
+                "200": response(
                     "Every peer's outbox depth, lag, counters and last outcome.",
-                    _closed({"peers": {"type": "array", "items": PEER}}),
+                    closed({"peers": {"type": "array", "items": PEER}}),
                 ),
                 **_AUTH,
-                "403": _error("The caller is not of the home organisation."),
+                "403": response("The caller is not of the home organisation.", ERROR),
             },
         }
     },
@@ -144,7 +122,7 @@ PATHS: dict[str, Any] = {
             "summary": "This OpenAPI document",
             "operationId": "openapi",
             "security": [],
-            "responses": {"200": _ok("The OpenAPI 3.0.3 document.", {"type": "object"})},
+            "responses": {"200": response("The OpenAPI 3.0.3 document.", {"type": "object"})},
         }
     },
 }

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mburoja.api.core_paths import BEARER, stix_id
+from mburoja.api.core_paths import stix_id
+from mburoja.api.spec import BEARER, closed, errors, json_response, query, response
 from mburoja.config import Settings, load_secret
 from mburoja.detect import status
 from mburoja.errors import Unauthenticated
@@ -29,12 +29,6 @@ from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import caller_from_authorization
 from mburoja.web.detection import attachment
-
-_encoder = msgspec.json.Encoder()
-
-
-def _json(content: Any) -> Response:
-    return Response(_encoder.encode(content), media_type="application/json")
 
 
 def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
@@ -54,12 +48,12 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
     def sightings(request: Request) -> Response:
         who = caller(request)
         chosen = status.sighting_filter(request.query_params)
-        return _json(status.sightings(store, policy, who, chosen, cursors))
+        return json_response(status.sightings(store, policy, who, chosen, cursors))
 
     def alerts(request: Request) -> Response:
         who = caller(request)
         params = request.query_params
-        return _json(
+        return json_response(
             status.alerts(
                 store,
                 policy,
@@ -74,7 +68,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
     def index(request: Request) -> Response:
         who = caller(request)
         floor = settings.detect.confidence_floor
-        return _json(status.index_status(store, policy, who, confidence_floor=floor))
+        return json_response(status.index_status(store, policy, who, confidence_floor=floor))
 
     def export(request: Request) -> Response:
         who = caller(request)
@@ -92,33 +86,11 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
 # -- OpenAPI -------------------------------------------------------------------------------
 
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
+_REASONS: Final = {404: "No such export format."}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    reasons = {
-        400: "A parameter is wrong; the message names it.",
-        401: "No or bad credentials.",
-        403: "The account may not do this.",
-        404: "No such export format.",
-        503: "The store is unavailable.",
-    }
-    return {
-        str(code): {
-            "description": reasons[code],
-            "content": {"application/json": {"schema": _ERROR}},
-        }
-        for code in codes
-    }
-
-
-def _object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": list(properties),
-        "properties": properties,
-        "additionalProperties": False,
-    }
+    return errors(*codes, reasons=_REASONS)
 
 
 _STR: Final = {"type": "string"}
@@ -150,16 +122,10 @@ _LIMIT: Final = {
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": {"type": "string", **schema},
-    }
+    return query(name, {"type": "string", **schema}, description)
 
 
-SIGHTING: Final = _object(
+SIGHTING: Final = closed(
     {
         "id": _STR,
         "indicator_id": _STR,
@@ -171,7 +137,7 @@ SIGHTING: Final = _object(
         "where_sighted": {"type": "array", "items": _STR},
     }
 )
-ALERT: Final = _object(
+ALERT: Final = closed(
     {
         "ts": _STR,
         "indicator_id": _STR,
@@ -181,7 +147,7 @@ ALERT: Final = _object(
         "record": _STR,
     }
 )
-INDEX: Final = _object(
+INDEX: Final = closed(
     {
         "active": _INT,
         "simple": _INT,
@@ -191,7 +157,7 @@ INDEX: Final = _object(
         "reasons": _COUNTS,
         "failed": {
             "type": "array",
-            "items": _object({"id": _STR, "name": _STR, "pattern": _STR, "reason": _STR}),
+            "items": closed({"id": _STR, "name": _STR, "pattern": _STR, "reason": _STR}),
         },
         "low_confidence": _INT,
         "seq": _INT,
@@ -204,10 +170,6 @@ def _export_schema(content_type: str) -> dict[str, Any]:
     if content_type.split(";")[0].endswith("+json"):
         return {"type": "object", "required": ["type", "id", "objects"]}
     return {"type": "string", "format": "binary"}
-
-
-def _ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 PATHS: dict[str, Any] = {
@@ -242,9 +204,9 @@ PATHS: dict[str, Any] = {
                 _query("before", "The next value of the previous page.", format=SIGHTING_CURSOR),
             ],
             "responses": {
-                "200": _ok(
+                "200": response(
                     "A page of sightings; next is null on the last page.",
-                    _object(
+                    closed(
                         {
                             "sightings": {"type": "array", "items": SIGHTING},
                             "next": {"type": "string", "nullable": True},
@@ -269,9 +231,9 @@ PATHS: dict[str, Any] = {
                 _LIMIT,
             ],
             "responses": {
-                "200": _ok(
+                "200": response(
                     "Hits on indicators the caller may see, and the cursor to poll with.",
-                    _object({"alerts": {"type": "array", "items": ALERT}, "cursor": _STR}),
+                    closed({"alerts": {"type": "array", "items": ALERT}, "cursor": _STR}),
                 ),
                 **_errors(400, 401, 503),
             },
@@ -283,7 +245,7 @@ PATHS: dict[str, Any] = {
             "operationId": "detectionIndex",
             "security": BEARER,
             "responses": {
-                "200": _ok("The index status as the caller may see it.", INDEX),
+                "200": response("The index status as the caller may see it.", INDEX),
                 **_errors(401, 503),
             },
         }

@@ -14,7 +14,6 @@ running an analysis needs an admin or analyst whose token may write.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mburoja.api.home import HomeAccess
+from mburoja.api.spec import json_response
 from mburoja.config import Settings
 from mburoja.disinfo import copies
 from mburoja.disinfo.analyse import analyse, load_documents, parse_since
@@ -32,16 +32,11 @@ from mburoja.policy import Policy
 from mburoja.store.sql import SqlStore
 
 _MAX_BODY = 16 * 1024
-_encoder = msgspec.json.Encoder()
 
 
 class AnalyseRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     since: str | None = None
     publish: bool = True
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
 
 
 def _number(request: Request, name: str) -> float | None:
@@ -66,7 +61,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         since = parse_since(request.query_params.get("since"))
         least = _number(request, "min_outlets") or settings.disinfo.min_outlets
         report = copies.analyse(load_documents(store, settings, since=since))
-        return _json(
+        return json_response(
             {
                 "documents": report.documents,
                 "clusters": clusters_of(report, least),
@@ -77,7 +72,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
     def networks(request: Request) -> Response:
         access.reader(request)
         docs = load_documents(store, settings, since=parse_since(request.query_params.get("since")))
-        return _json(networks_of(docs, settings, interval=_number(request, "interval")))
+        return json_response(networks_of(docs, settings, interval=_number(request, "interval")))
 
     async def run(request: Request) -> Response:
         await run_in_threadpool(access.writer, request, "running an analysis")
@@ -90,14 +85,14 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
             raise InputFormatError(f"the body: {err}") from None
         since = parse_since(body.since)
         if not running.acquire(blocking=False):
-            return _json({"error": "an analysis is running already", "status": 409}, 409)
+            return json_response({"error": "an analysis is running already", "status": 409}, 409)
         try:
             result = await run_in_threadpool(
                 analyse, store, settings, since=since, publish_findings=body.publish
             )
         finally:
             running.release()
-        return _json(
+        return json_response(
             {
                 "documents": result.documents,
                 "articles": result.articles,

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mburoja.api.spec import json_response
 from mburoja.config import Settings
 from mburoja.disinfo.embedders import Embedder, NarrativeError, embedder
 from mburoja.disinfo.model import ARTICLE, Document
@@ -51,7 +52,6 @@ MAX_DOCUMENTS: Final = 1000
 #: embedders a request may name (``st`` loads a model from a server path: CLI only)
 API_EMBEDDERS: Final = ("e5",)
 _CACHED_MATCHERS: Final = 4
-_encoder = msgspec.json.Encoder()
 T = TypeVar("T")
 
 
@@ -71,10 +71,6 @@ class MatchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     top_k: int = 3
     collection: str = COLLECTION
     clusters: dict[str, str] = msgspec.field(default_factory=dict)
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
 
 
 class _Matchers:
@@ -119,12 +115,12 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         who = caller(request)
         collection = request.query_params.get("collection", COLLECTION)
         found = list_narratives(store, collection=collection, policy=policy, caller=who)
-        return _json({"collection": collection, "narratives": found})
+        return json_response({"collection": collection, "narratives": found})
 
     def one(request: Request) -> Response:
         who = caller(request)
         narrative_id = request.path_params["narrative_id"]
-        return _json(get_narrative(store, narrative_id, policy=policy, caller=who))
+        return json_response(get_narrative(store, narrative_id, policy=policy, caller=who))
 
     def save(request: Request, body: bytes) -> Response:
         who = caller(request)
@@ -142,7 +138,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
             get_narrative(store, draft.id, policy=policy, caller=who)  # NotFound if hidden
             if policy.relation(who, stored.owner) is not Relation.SELF:
                 raise Forbidden(f"{draft.id} belongs to another organisation")
-            return _json(
+            return json_response(
                 update_narrative(
                     store,
                     settings,
@@ -164,7 +160,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
             actor=actor,
             collection=collection,
         )
-        return _json(added, 201)
+        return json_response(added, 201)
 
     def match(request: Request, body: bytes) -> Response:
         who = caller(request)
@@ -191,7 +187,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         found = matcher.match(
             documents, asked.clusters or None, top_k=asked.top_k, thresholds=asked.thresholds
         )
-        return _json(
+        return json_response(
             {
                 "documents": len(documents),
                 "narratives": len(matcher.narratives),
@@ -235,4 +231,4 @@ def _decode(body: bytes, kind: type[T]) -> T:
 
 def _too_large() -> Response:
     message = f"the request body is over {MAX_BODY} bytes"
-    return _json({"error": message, "status": 413}, 413)
+    return json_response({"error": message, "status": 413}, 413)

@@ -14,10 +14,11 @@ from typing import Any, Final
 
 import msgspec
 
-from mburoja.api.core_paths import BEARER, OPTIONAL_BEARER, stix_id
+from mburoja.api.core_paths import stix_id
 from mburoja.api.disinfo_analysis import AnalyseRequest
 from mburoja.api.disinfo_narratives import API_EMBEDDERS, MAX_DOCUMENTS, MatchRequest
 from mburoja.api.disinfo_sources import FetchRequest, NewSource
+from mburoja.api.spec import BEARER, OPTIONAL_BEARER, errors, query, response
 from mburoja.disinfo.coordination import CoordinationResult
 from mburoja.disinfo.copies import CopyCluster, CrossLanguageCopy
 from mburoja.disinfo.narratives import (
@@ -33,7 +34,6 @@ from mburoja.disinfo.sources import WatchedSource
 from mburoja.stix.markings import TLP2
 from mburoja.store.disinfo import FetchState
 
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
 _WHY: Final = {
     400: "bad input (the field and the reason)",
     401: "no or bad credentials",
@@ -101,14 +101,11 @@ def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
 
 
 def _ok(schema: dict[str, Any], status: int = 200, what: str = "success") -> dict[str, Any]:
-    return {str(status): {"description": what, "content": {"application/json": {"schema": schema}}}}
+    return {str(status): response(what, schema)}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    return {
-        str(s): {"description": _WHY[s], "content": {"application/json": {"schema": _ERROR}}}
-        for s in statuses
-    }
+    return errors(*statuses, reasons=_WHY)
 
 
 def _body(struct: Any, /, **exact: Any) -> dict[str, Any]:
@@ -126,7 +123,7 @@ def _refined(struct: Any, /, **exact: Any) -> dict[str, Any]:
 
 
 def _query(name: str, schema: dict[str, Any], what: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": what}
+    return query(name, schema, what)
 
 
 def _op(

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mburoja.api.home import HomeAccess
+from mburoja.api.spec import errors, json_response
 from mburoja.config import Settings
 from mburoja.disinfo.snapshot import share_cluster, snapshots
 from mburoja.errors import Conflict, InputFormatError
@@ -28,18 +29,12 @@ from mburoja.policy import Policy
 from mburoja.store.sql import SqlStore
 
 _MAX_BODY: Final = 16 * 1024
-_encoder = msgspec.json.Encoder()
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
 
 
 class ShareRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cluster: str
     tlp: str | None = None
     version: str | None = None
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
 
 
 def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
@@ -64,9 +59,9 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
                 actor=who.user_name or "api",
             )
         except Conflict as err:
-            return _json({"error": str(err), "status": 409}, 409)
+            return json_response({"error": str(err), "status": 409}, 409)
         report = published.report
-        return _json(
+        return json_response(
             {
                 "cluster": body.cluster,
                 "tlp": tlp.strip().lower(),
@@ -83,7 +78,9 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
     async def endpoint(request: Request) -> Response:
         raw = await request.body()
         if len(raw) > _MAX_BODY:
-            return _json({"error": f"the body is over {_MAX_BODY} bytes", "status": 413}, 413)
+            return json_response(
+                {"error": f"the body is over {_MAX_BODY} bytes", "status": 413}, 413
+            )
         response: Response = await run_in_threadpool(share, request, raw)
         return response
 
@@ -99,10 +96,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         409: "the cluster changed since its version was read",
         413: "the body is too large",
     }
-    return {
-        str(s): {"description": why[s], "content": {"application/json": {"schema": _ERROR}}}
-        for s in statuses
-    }
+    return errors(*statuses, reasons=why)
 
 
 _COUNT: Final = {"type": "integer", "minimum": 0}

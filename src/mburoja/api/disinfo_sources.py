@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mburoja.api.home import HomeAccess
+from mburoja.api.spec import json_response
 from mburoja.config import Settings
 from mburoja.disinfo.fetch import (
     DEFAULT_INTERVAL_S,
@@ -43,7 +44,6 @@ from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
 
 _MAX_BODY: Final = 64 * 1024
-_encoder = msgspec.json.Encoder()
 
 
 class NewSource(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -59,10 +59,6 @@ class FetchRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sources: list[str] = msgspec.field(default_factory=list)
     recheck: bool = False
     max_entries: int = DEFAULT_MAX_ENTRIES
-
-
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(_encoder.encode(content), status_code=status, media_type="application/json")
 
 
 async def _body(request: Request, into: type[Any]) -> Any:
@@ -118,7 +114,7 @@ def routes(
             raise InputFormatError(f"kind must be one of {', '.join(SOURCE_KINDS)}")
         found = watch_list(store, kind)
         states = store.fetch_states([s.location for s in found if s.kind != "account"])
-        return _json(
+        return json_response(
             {
                 "sources": [
                     {
@@ -148,8 +144,8 @@ def routes(
                 tlp=body.tlp,
             )
         except Conflict as exc:  # a well-formed request for a source already watched
-            return _json({"error": str(exc), "status": 409}, 409)
-        return _json(msgspec.to_builtins(source), status=201)
+            return json_response({"error": str(exc), "status": 409}, 409)
+        return json_response(msgspec.to_builtins(source), status=201)
 
     async def fetch(request: Request) -> Response:
         who = await run_in_threadpool(home_writer, request)
@@ -157,7 +153,7 @@ def routes(
         if body.max_entries < 1:
             raise InputFormatError("max_entries must be at least 1")
         if not running.acquire(blocking=False):
-            return _json(
+            return json_response(
                 {"error": "a fetch is running already; try again later", "status": 409}, 409
             )
         try:
@@ -175,7 +171,7 @@ def routes(
             )
         finally:
             running.release()
-        return _json(fetch_summary(report))
+        return json_response(fetch_summary(report))
 
     return [
         Route("/api/disinfo/sources", list_sources, methods=["GET"]),

@@ -10,25 +10,17 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mburoja.api.core_paths import OPTIONAL_BEARER, stix_id
+from mburoja.api.core_paths import stix_id
+from mburoja.api.spec import ERROR, OPTIONAL_BEARER, json_response, response
 from mburoja.config import Settings
 from mburoja.graph import MAX_HOPS, NODE_CAP, neighbourhood, parse_hops
 from mburoja.policy import Policy
 from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import caller_from_authorization
-
-_encoder = msgspec.json.Encoder()
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
-
-
-def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
-
 
 _NODE: Final = {
     "type": "object",
@@ -115,10 +107,10 @@ PATHS: Final[dict[str, Any]] = {
                         }
                     },
                 },
-                "400": _error_response("a malformed id or hops"),
-                "401": _error_response("missing or wrong credentials"),
-                "404": _error_response("no such object, or none the caller may see"),
-                "503": _error_response("the store is unavailable"),
+                "400": response("a malformed id or hops", ERROR),
+                "401": response("missing or wrong credentials", ERROR),
+                "404": response("no such object, or none the caller may see", ERROR),
+                "503": response("the store is unavailable", ERROR),
             },
         }
     }
@@ -134,6 +126,6 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         )
         hops = parse_hops(request.query_params.get("hops"))
         found = neighbourhood(store, policy, who, request.path_params["object_id"], hops)
-        return Response(_encoder.encode(found), media_type="application/json")
+        return json_response(found)
 
     return [Route("/api/graph/{object_id}", graph, methods=["GET"])]

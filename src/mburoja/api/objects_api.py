@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mburoja.api.core_paths import OPTIONAL_BEARER, stix_id
+from mburoja.api.core_paths import stix_id
+from mburoja.api.spec import OPTIONAL_BEARER, array, closed, errors, json_response, query
 from mburoja.config import Settings
 from mburoja.errors import NotFound
 from mburoja.policy import Caller, Policy
@@ -30,12 +31,6 @@ from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import caller_from_authorization
 from mburoja.web.lookup import MAX_QUERY, TLP_CHOICES, parse_filters, search
 from mburoja.web.objects import check_identifier, object_view
-
-_encoder = msgspec.json.Encoder()
-
-
-def _json(content: Any) -> Response:
-    return Response(_encoder.encode(content), media_type="application/json")
 
 
 def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
@@ -48,7 +43,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
     def find(request: Request) -> Response:
         filters = parse_filters(request.query_params, default_limit=500)
-        return _json(search(store, policy, caller(request), filters))
+        return json_response(search(store, policy, caller(request), filters))
 
     def versions(request: Request) -> Response:
         object_id = request.path_params["object_id"]
@@ -85,7 +80,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         found = object_view(store, policy, caller(request), request.path_params["object_id"])
         body = msgspec.to_builtins(found)
         del body["properties"]  # the page's rendering of ``object``
-        return _json(body)
+        return json_response(body)
 
     return [
         Route("/api/search", find),
@@ -96,51 +91,27 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
 # -- OpenAPI ---------------------------------------------------------------------------------
 
-_ERROR: Final = {"$ref": "#/components/schemas/Error"}
 _STR: Final = {"type": "string"}
 _NSTR: Final = {"type": "string", "nullable": True}
 _INT: Final = {"type": "integer"}
 _BOOL: Final = {"type": "boolean"}
+_REASONS: Final = {
+    400: "a parameter is malformed; the error names it",
+    401: "no or bad bearer token",
+    404: "no such object, or none the caller may see",
+}
 
 
-def _obj(props: dict[str, Any], *, fixed: bool = True) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": sorted(props),
-        "properties": props,
-        "additionalProperties": not fixed,
-    }
-
-
-def _list(item: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": item}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    reasons = {
-        400: "a parameter is malformed; the error names it",
-        401: "no or bad bearer token",
-        404: "no such object, or none the caller may see",
-    }
-    return {
-        str(s): {
-            "description": reasons[s],
-            "content": {"application/json": {"schema": _ERROR}},
-        }
-        for s in statuses
-    }
-
-
-_OBSERVABLE: Final = _obj({"kind": _STR, "value": _STR})
-_HIT: Final = _obj(
+_OBSERVABLE: Final = closed({"kind": _STR, "value": _STR})
+_HIT: Final = closed(
     {
         "id": _STR,
         "type": _STR,
         "name": _NSTR,
-        "matched": _list(_OBSERVABLE),
+        "matched": array(_OBSERVABLE),
         "tlp": _NSTR,
         "revoked": _BOOL,
-        "sources": _list(_STR),
+        "sources": array(_STR),
         "first_seen": _STR,
         "last_seen": _STR,
         "versions": _INT,
@@ -149,12 +120,12 @@ _HIT: Final = _obj(
         "confidence": {"type": "integer", "nullable": True},
     }
 )
-_FOUND: Final = _obj(
+_FOUND: Final = closed(
     {
         "query": _STR,
-        "keys": _list(_OBSERVABLE),
-        "hits": _list(_HIT),
-        "sources": _list(_STR),
+        "keys": array(_OBSERVABLE),
+        "hits": array(_HIT),
+        "sources": array(_STR),
         "first_seen": _NSTR,
         "last_seen": _NSTR,
         "elapsed_ms": {"type": "number"},
@@ -171,17 +142,17 @@ _META: Final = {
     "ingest_id": _INT,
 }
 _STIX: Final = {"type": "object", "additionalProperties": True}
-_VERSIONS: Final = _obj({"id": _STR, "versions": _list(_obj({**_META, "object": _STIX}))})
-_SIGNATURE: Final = _obj(
+_VERSIONS: Final = closed({"id": _STR, "versions": array(closed({**_META, "object": _STIX}))})
+_SIGNATURE: Final = closed(
     {
         "status": {"type": "string", "enum": ["verified", "unsigned", "local"]},
         "origin": _NSTR,
         "peer": _NSTR,
-        "path": _list(_obj({"instance": _STR, "received": _STR})),
+        "path": array(closed({"instance": _STR, "received": _STR})),
         "note": _STR,
     }
 )
-_CHANGE: Final = _obj(
+_CHANGE: Final = closed(
     {
         "property": _STR,
         "change": {"type": "string", "enum": ["added", "removed", "changed"]},
@@ -189,7 +160,7 @@ _CHANGE: Final = _obj(
         "after": _NSTR,
     }
 )
-_VIEW: Final = _obj(
+_VIEW: Final = closed(
     {
         "id": _STR,
         "type": _STR,
@@ -197,10 +168,10 @@ _VIEW: Final = _obj(
         "tlp": _NSTR,
         "revoked": _BOOL,
         "object": _STIX,
-        "versions": _list(_obj({**_META, "signature": _SIGNATURE, "changes": _list(_CHANGE)})),
-        "receipts": _list(_obj({"source": _STR, "ingest_id": _INT, "received_at": _STR})),
-        "links": _list(
-            _obj(
+        "versions": array(closed({**_META, "signature": _SIGNATURE, "changes": array(_CHANGE)})),
+        "receipts": array(closed({"source": _STR, "ingest_id": _INT, "received_at": _STR})),
+        "links": array(
+            closed(
                 {
                     "direction": {"type": "string", "enum": ["in", "out"]},
                     "property": _STR,
@@ -211,8 +182,8 @@ _VIEW: Final = _obj(
                 }
             )
         ),
-        "sightings": _list(
-            _obj(
+        "sightings": array(
+            closed(
                 {
                     "id": _STR,
                     "count": {"type": "integer", "nullable": True},
@@ -222,11 +193,11 @@ _VIEW: Final = _obj(
             )
         ),
         "exports": {
-            **_obj(
+            **closed(
                 {
                     "compiled": _BOOL,
                     "reason": _NSTR,
-                    "formats": _list(_obj({"format": _STR, "carried": _BOOL, "reason": _STR})),
+                    "formats": array(closed({"format": _STR, "carried": _BOOL, "reason": _STR})),
                 }
             ),
             "nullable": True,
@@ -247,13 +218,7 @@ _DAY: Final = {"type": "string", "format": "date", "pattern": "^[1-8][0-9]{3}-"}
 
 
 def _query(name: str, description: str, schema: dict[str, Any] = _STR) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
+    return query(name, schema, description)
 
 
 PATHS: Final[dict[str, Any]] = {
@@ -307,7 +272,7 @@ PATHS: Final[dict[str, Any]] = {
                     "description": "the hits the caller may see, value matches first",
                     "content": {"application/json": {"schema": _FOUND}},
                 },
-                **_errors(400, 401),
+                **errors(400, 401, reasons=_REASONS),
             },
         }
     },
@@ -321,7 +286,7 @@ PATHS: Final[dict[str, Any]] = {
                     "description": "the versions, oldest first",
                     "content": {"application/json": {"schema": _VERSIONS}},
                 },
-                **_errors(400, 401, 404),
+                **errors(400, 401, 404, reasons=_REASONS),
             },
         }
     },
@@ -335,7 +300,7 @@ PATHS: Final[dict[str, Any]] = {
                     "description": "the object as the caller may see it",
                     "content": {"application/json": {"schema": _VIEW}},
                 },
-                **_errors(400, 401, 404),
+                **errors(400, 401, 404, reasons=_REASONS),
             },
         }
     },
