@@ -22,6 +22,7 @@ import disinfo  # noqa: E402
 import federation  # noqa: E402
 import ingest  # noqa: E402
 import taxii  # noqa: E402
+import web  # noqa: E402
 
 BENCHMARKS = {
     "ingest": ingest.main,
@@ -29,6 +30,7 @@ BENCHMARKS = {
     "federation": federation.main,
     "detect": detect.main,
     "disinfo": disinfo.main,
+    "web": web.main,
 }
 
 
@@ -101,6 +103,14 @@ def main() -> None:
     for stage, ours, ref in stages:
         r = g[stage]
         print(f"| disinfo {stage} | {r[ours]:,}/s | {ref} {r[ref]:,}/s | {r['ratio']}x |")
+    w = results["web"]
+    for page, r in w["pages"].items():
+        big, small = r["at_1m"], r["reference"]
+        print(
+            f"| web {page} page, {w['objects']:,} objects | p50 {big['p50_ms']} ms, "
+            f"p99 {big['p99_ms']} ms | p99 {small['p99_ms']} ms at {w['reference_objects']:,} "
+            f"| {r['p99_ratio']}x |"
+        )
 
 
 if __name__ == "__main__":

@@ -90,13 +90,14 @@ def _free_port() -> int:
 
 
 class Served:
-    """Our server in a child process."""
+    """Our server in a child process: ``script --serve DB PORT`` (this file's ``serve`` by
+    default; the web benchmark passes its own)."""
 
-    def __init__(self, db: str) -> None:
+    def __init__(self, db: str, script: str = __file__) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", db, str(self.port)], cwd=REPO
+            [sys.executable, script, "--serve", db, str(self.port)], cwd=REPO
         )
         deadline = time.monotonic() + 60
         while True:
