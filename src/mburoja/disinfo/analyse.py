@@ -120,6 +120,11 @@ def load_documents(
     docs = documents_of(stored_objects(store, cid, ARTICLE_TYPE, POST_TYPE))
     if since is not None:
         docs = [d for d in docs if d.published is not None and d.published >= since]
+    return with_languages(docs)
+
+
+def with_languages(docs: list[Document]) -> list[Document]:
+    """``docs``, those without a language given one by ``lang.identify_many`` (in place)."""
     unknown = [i for i, d in enumerate(docs) if d.lang is None]
     if unknown:
         found = lang.identify_many([docs[i].text or docs[i].title for i in unknown])

@@ -32,12 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-import msgspec
 import orjson
 
 from mburoja.config import Settings
 from mburoja.disinfo import analyse as analysis
-from mburoja.disinfo import coordination, copies, lang
+from mburoja.disinfo import coordination, copies
 from mburoja.disinfo.copies import CopyCluster, CopyReport
 from mburoja.disinfo.disarm import Catalogue
 from mburoja.disinfo.findings import DEFAULT_TLP, Published, publish
@@ -199,7 +198,7 @@ class Snapshots:
         if read > MAX_DOCUMENTS:
             docs.sort(key=lambda d: (d.published or 0.0, d.id), reverse=True)
             docs = docs[:MAX_DOCUMENTS]
-        docs = _with_languages(docs)
+        docs = analysis.with_languages(docs)
         library = tuple(self._library(who))
         seconds["read"] = time.perf_counter() - started
 
@@ -228,17 +227,6 @@ class Snapshots:
         )
         versions = tuple((n.id, n.modified) for n in library)
         return _Held(snapshot, cid, position, versions)
-
-
-def _with_languages(docs: list[Document]) -> list[Document]:
-    """Documents without a language get one (as ``disinfo analyse`` does)."""
-    unknown = [i for i, d in enumerate(docs) if d.lang is None]
-    if unknown:
-        found = lang.identify_many([docs[i].text or docs[i].title for i in unknown])
-        for i, code in zip(unknown, found, strict=True):
-            if code is not None:
-                docs[i] = msgspec.structs.replace(docs[i], lang=code)
-    return docs
 
 
 _registry: weakref.WeakKeyDictionary[SqlStore, Snapshots] = weakref.WeakKeyDictionary()

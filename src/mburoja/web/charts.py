@@ -33,15 +33,21 @@ class Chart(msgspec.Struct, frozen=True, kw_only=True):
     row: int
 
 
-#: the CSS classes of the TLP levels; anything else gets the neutral bar
-_TLP_CSS = {
-    "clear": "tlp-clear",
-    "white": "tlp-clear",
-    "green": "tlp-green",
-    "amber": "tlp-amber",
-    "amber+strict": "tlp-amber",
-    "red": "tlp-red",
+#: the colour of each TLP level, as the suffix of its CSS class (``tlp-…``)
+_TLP_SUFFIX = {
+    "clear": "clear",
+    "white": "clear",
+    "green": "green",
+    "amber": "amber",
+    "amber+strict": "amber",
+    "red": "red",
 }
+
+
+def tlp_css(tlp: str | None) -> str:
+    """The CSS class suffix of a TLP level: ``clear``, ``green``, ``amber`` or ``red``, and
+    ``none`` for anything else. From a fixed set, never from data."""
+    return _TLP_SUFFIX.get((tlp or "").lower(), "none")
 
 
 def bar_chart(title: str, counts: Mapping[str, int], *, tlp: bool = False) -> Chart:
@@ -54,7 +60,7 @@ def bar_chart(title: str, counts: Mapping[str, int], *, tlp: bool = False) -> Ch
             value=value,
             y=i * ROW,
             width=max(1, round(BAR_W * value / top)) if top else 0,
-            css=_TLP_CSS.get(label.lower(), "bar") if tlp else "bar",
+            css=(f"tlp-{tlp_css(label)}" if tlp_css(label) != "none" else "bar") if tlp else "bar",
         )
         for i, (label, value) in enumerate(items)
     )

@@ -32,7 +32,7 @@ from mburoja.store.base import Stats
 from mburoja.store.outbox import PeerStatus
 from mburoja.store.overview import Tracked
 from mburoja.store.sql import SqlStore
-from mburoja.web.charts import Chart, Columns, bar_chart, column_chart
+from mburoja.web.charts import Chart, Columns, bar_chart, column_chart, tlp_css
 
 #: how many of the newest current objects are looked at, and how many are shown
 SCAN = 200
@@ -42,7 +42,6 @@ DAYS = 2  # the ingest chart's default span
 MAX_DAYS = 90
 SIGHTING_DAYS = 30
 _TEXT = 200  # characters of a name or pattern shown
-_TLP_CSS = {"clear", "white", "green", "amber", "amber+strict", "red"}
 
 
 class Row(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,7 +142,7 @@ def newest(store: SqlStore, policy: Policy, caller: Caller) -> list[Row]:
                 type=version.type,
                 added=version.date_added[:19].replace("T", " "),
                 tlp=tlp,
-                tlp_css=tlp.replace("+strict", "") if tlp in _TLP_CSS else "none",
+                tlp_css=tlp_css(tlp),
                 name=_text(body.get("name")),
                 value=_text(body.get("pattern", body.get("value"))),
             )

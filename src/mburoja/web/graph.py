@@ -18,20 +18,13 @@ from starlette.routing import BaseRoute
 
 from mburoja.errors import MburojaError, NotFound, StoreUnavailable
 from mburoja.graph import Neighbourhood, neighbourhood, parse_hops
+from mburoja.web.charts import tlp_css
 from mburoja.web.context import Signed, WebContext, secured
 
 RING = 170  # px between two rings
 SPACING = 46  # px of ring per node, at least
 MARGIN = 190  # px around the outer ring, for the labels
 TEXT = 40  # characters of a label drawn on the graph (the table below has more)
-_TLP_CSS = {
-    "clear": "tlp-clear",
-    "white": "tlp-clear",
-    "green": "tlp-green",
-    "amber": "tlp-amber",
-    "amber+strict": "tlp-amber",
-    "red": "tlp-red",
-}
 _encoder = msgspec.json.Encoder()
 
 
@@ -104,7 +97,7 @@ def layout(graph: Neighbourhood) -> Drawing:
                 label=node.label,
                 text=text if len(text) <= TEXT else text[: TEXT - 1] + "…",
                 tlp=node.tlp,
-                css=_TLP_CSS.get(node.tlp, "tlp-none"),
+                css=f"tlp-{tlp_css(node.tlp)}",
                 hop=node.hop,
                 x=x,
                 y=y,

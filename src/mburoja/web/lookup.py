@@ -31,6 +31,7 @@ from mburoja.stix.model import Observable
 from mburoja.store.base import SearchHit, SearchResult, StoredVersion
 from mburoja.store.browse import TextFilter
 from mburoja.store.sql import SqlStore
+from mburoja.web.charts import tlp_css
 
 MAX_QUERY = 2048
 MAX_WORDS = 8
@@ -38,7 +39,6 @@ CATCH_UP = 5000  # versions a search indexes itself before it matches names and 
 _TEXT = 200  # characters of a name or pattern shown
 _TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,249}")
 TLP_CHOICES = (*TLP_ORDER, "none")
-_TLP_CSS = {"clear", "white", "green", "amber", "amber+strict", "red"}
 
 
 class FilterError(MburojaError, Terminal):
@@ -87,12 +87,6 @@ class Found(msgspec.Struct, frozen=True, kw_only=True):
     last_seen: str | None
     elapsed_ms: float
     windowed: bool
-
-
-def tlp_css(tlp: str | None) -> str:
-    """A CSS class suffix from a fixed set, never from data."""
-    level = tlp or "none"
-    return level.replace("+strict", "") if level in _TLP_CSS else "none"
 
 
 def text(value: object) -> str | None:

@@ -27,8 +27,8 @@ from mburoja.store.browse import RefRow
 from mburoja.store.outbox import Relay
 from mburoja.store.peers import instance_of
 from mburoja.store.sql import SqlStore
+from mburoja.web.charts import tlp_css
 from mburoja.web.context import Signed, WebContext
-from mburoja.web.lookup import tlp_css
 
 MAX_LINKS = 200  # references in and out shown
 _SHOWN = 2000  # characters of one value in a diff cell
