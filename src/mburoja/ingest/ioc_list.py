@@ -105,8 +105,12 @@ def _sco(kind: str, value: str) -> dict[str, Any]:
     return {"type": sco_type, "spec_version": "2.1", "id": sco_id(sco_type, props), **props}
 
 
-class _Converter:
-    """Turns detected values into objects; remembers what one input has already produced."""
+class Converter:
+    """Turns detected values into objects; remembers what one input has already produced.
+
+    Public so that feed parsers (``mburoja.feeds.formats``) make the very same objects and
+    ids as an IOC list does, adding per-value properties through ``objects(..., extra=)``.
+    """
 
     def __init__(self, origin: str, options: IocOptions, now: str) -> None:
         self.origin = origin
@@ -136,8 +140,14 @@ class _Converter:
         if options.confidence is not None:
             self.indicator_extra["confidence"] = options.confidence
 
-    def objects(self, kind: str, value: str, index: int) -> Iterator[RawObject]:
-        """The objects for one value, unless this input has produced them already."""
+    def objects(
+        self, kind: str, value: str, index: int, extra: dict[str, Any] | None = None
+    ) -> Iterator[RawObject]:
+        """The objects for one value, unless this input has produced them already.
+
+        ``extra`` adds or overrides indicator properties for this value only (a feed's
+        first-seen time as ``valid_from``, its tags as ``labels``, a row's confidence).
+        """
         if (kind, value) in self.seen:
             return
         self.seen.add((kind, value))
@@ -159,6 +169,7 @@ class _Converter:
             "pattern_type": "stix",
             "pattern_version": "2.1",
             **self.indicator_extra,
+            **(extra or {}),
             **self.common,
         }
         relationship = {
@@ -212,11 +223,11 @@ def convert_text(data: bytes, origin: str, options: IocOptions, now: str) -> Ite
     A comment after the value (``evil.example  # C2``) is ignored. Raises
     ``InputFormatError`` for an unknown TLP level or a confidence outside 0..100.
     """
-    converter = _Converter(origin, options, now)
+    converter = Converter(origin, options, now)
     return _text_items(data, converter)
 
 
-def _text_items(data: bytes, converter: _Converter) -> Iterator[Item]:
+def _text_items(data: bytes, converter: Converter) -> Iterator[Item]:
     for number, line in _lines(data):
         try:
             text = line.decode("utf-8")
@@ -278,7 +289,7 @@ def convert_csv(data: bytes, origin: str, options: IocOptions, now: str) -> Iter
     row with none is rejected. A first row with no indicator whose cells look like names is a
     header and skipped. Raises ``InputFormatError`` for bad options or an unknown column name.
     """
-    converter = _Converter(origin, options, now)
+    converter = Converter(origin, options, now)
     rows: list[tuple[int, bytes, str]] = []
     undecodable: list[Reject] = []
     for number, line in _lines(data):
@@ -333,7 +344,7 @@ def _is_header(cells: list[str]) -> bool:
 
 
 def _csv_items(
-    converter: _Converter,
+    converter: Converter,
     undecodable: list[Reject],
     first: tuple[int, bytes, list[str]] | None,
     records: Iterator[tuple[int, bytes, list[str]]],
