@@ -172,6 +172,19 @@ class DetectSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     announce_bucket: str = "mburoja-index"
 
 
+class WarninglistSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Known-benign values held out of detection and exports (see docs/warninglists.md)."""
+
+    #: check indicators against the warning lists at all
+    enabled: bool = True
+    #: the user's list files (text or MISP warninglist JSON), or folders of them
+    paths: list[str] = msgspec.field(default_factory=list)
+    #: names of lists to leave out (shipped or the user's)
+    disabled_lists: list[str] = msgspec.field(default_factory=list)
+    #: names of shipped lists that are off by default to turn on (e.g. "documentation")
+    enabled_lists: list[str] = msgspec.field(default_factory=list)
+
+
 class DisinfoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Counter-disinformation analysis (see docs/disinfo/)."""
 
@@ -191,6 +204,25 @@ class DisinfoSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     coordination_text: bool = True
 
 
+class FeedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Collecting from feeds: the catalogue, runs and their health (see ``mburoja feed``)."""
+
+    #: a TOML file of [[feed]] entries merged over the shipped catalogue ("" for none)
+    catalogue: str = ""
+    #: the collection every feed's objects are added to
+    collection: str = "feeds"
+    #: a feed is marked unhealthy after this many failed runs in a row
+    unhealthy_after: int = 3
+    #: how long a worker may hold a feed's lease (longer than the slowest run)
+    lease_seconds: int = 3600
+    #: time-out of each request to a feed, in seconds
+    timeout_s: float = 60.0
+    #: tries again after a transient failure (time-out, 5xx, 429) this many times
+    retries: int = 2
+    #: waits this long before the first retry, doubling for each next one
+    backoff_s: float = 2.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: str = "mburoja-data"
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
@@ -204,6 +236,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     federation: FederationSettings = msgspec.field(default_factory=FederationSettings)
     detect: DetectSettings = msgspec.field(default_factory=DetectSettings)
     disinfo: DisinfoSettings = msgspec.field(default_factory=DisinfoSettings)
+    warninglists: WarninglistSettings = msgspec.field(default_factory=WarninglistSettings)
+    feeds: FeedSettings = msgspec.field(default_factory=FeedSettings)
 
     @property
     def store_url(self) -> str:
@@ -225,6 +259,8 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "federation": FederationSettings,
     "detect": DetectSettings,
     "disinfo": DisinfoSettings,
+    "warninglists": WarninglistSettings,
+    "feeds": FeedSettings,
 }
 
 

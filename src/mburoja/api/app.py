@@ -52,6 +52,7 @@ from mburoja.federation.relay import Annotator, Vetter
 from mburoja.federation.service import Federation
 from mburoja.federation.signing import InstanceKey
 from mburoja.logs import AccessLog
+from mburoja.mispfeed import http as misp_feed_http
 from mburoja.policy import Caller, Policy
 from mburoja.store.base import Stats
 from mburoja.store.sql import SqlStore
@@ -201,6 +202,7 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         *admin_api.routes(store, policy, settings),
         *graph_api.routes(store, policy, settings),
         *detection_api.routes(store, policy, settings),
+        *misp_feed_http.routes(store, policy, settings),
         *taxii.routes(),
         *web.routes(store, policy, settings, secret, lambda who: visible_stats(store, policy, who)),
     ]

@@ -74,7 +74,8 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         who = caller(request)
         fmt = request.path_params["format"]
         at = request.query_params.get("at") or None
-        return attachment(status.export_file(store, who, org_name(who), fmt, at=at))
+        found = status.export_file(store, who, org_name(who), fmt, at=at, settings=settings)
+        return attachment(found)
 
     return [
         Route("/api/detection/sightings", sightings, methods=["GET"]),

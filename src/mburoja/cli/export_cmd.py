@@ -22,6 +22,7 @@ from rich.markup import escape
 
 from mburoja.cli.common import guard, opened
 from mburoja.cli.render import err_console
+from mburoja.config import Settings
 from mburoja.detect.compile import Compiled
 from mburoja.detect.exports import (
     ExportOptions,
@@ -40,6 +41,8 @@ from mburoja.detect.exports import rpz as rpz_format
 from mburoja.detect.exports import suricata as suricata_format
 from mburoja.detect.exports.zeek import SUBDOMAIN_MODES
 from mburoja.errors import ConfigError
+from mburoja.lifecycle import warninglists
+from mburoja.mispfeed import build_feed, write_feed
 from mburoja.policy import Caller, Relation
 from mburoja.stix import timestamps
 from mburoja.store.sql import SqlStore
@@ -131,9 +134,11 @@ def _gather(
     them."""
     if at is not None and not timestamps.is_timestamp(at):
         raise ConfigError(f"--at {at!r} is not a STIX timestamp (e.g. 2026-01-01T00:00:00Z)")
+    settings: Settings = ctx.obj
+    lists = warninglists.from_settings(settings.warninglists)
     with opened(ctx) as store:
         caller, name = org_caller(store, org)
-        found = gather(store, caller, name, at=at, confidence_floor=floor)
+        found = gather(store, caller, name, at=at, confidence_floor=floor, warninglists=lists)
         ids = [c.id for c in found.indicators] + [n.id for n in found.not_compiled]
         views = raw_views(store, caller, ids) if raw else {}
     return found, views
@@ -331,3 +336,31 @@ def export_stix(
             )
 
     _done(guard(run), out)
+
+
+@export_app.command("misp-feed")
+def export_misp_feed(
+    ctx: typer.Context,
+    directory: Annotated[
+        Path, typer.Argument(help="Directory to write the feed into (created if missing).")
+    ],
+    org: For = None,
+) -> None:
+    """A MISP feed (manifest.json, hashes.csv, one event per grouping, report or campaign)
+    for a MISP instance to subscribe to; `mburoja serve` publishes it under /misp-feed/."""
+
+    def run() -> tuple[int, int, dict[str, int]]:
+        directory.mkdir(parents=True, exist_ok=True)
+        with opened(ctx) as store:
+            caller, _name = org_caller(store, org)
+            feed = build_feed(store, caller)
+        write_feed(feed, directory)
+        return len(feed.events), len(feed.hashes), feed.skipped
+
+    events, attributes, skipped = guard(run)
+    err_console.print(f"{events} events, {attributes} attributes", highlight=False)
+    for kind, count in sorted(skipped.items()):
+        err_console.print(
+            f"left out {count} {escape(kind)} values: no MISP attribute type", highlight=False
+        )
+    err_console.print(f"written to {escape(str(directory))}", highlight=False)

@@ -21,6 +21,7 @@ from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_ap
 from mburoja.cli.common import guard, print_json, store_for
 from mburoja.cli.disinfo_cmd import disinfo_app
 from mburoja.cli.export_cmd import export_app
+from mburoja.cli.feed_cmd import feed_app
 from mburoja.cli.key_cmd import key_app
 from mburoja.cli.match_cmd import match
 from mburoja.cli.peer_cmd import peer_app
@@ -34,6 +35,7 @@ from mburoja.cli.render import (
     stats_table,
 )
 from mburoja.cli.taxii_cmd import taxii_app
+from mburoja.cli.warninglist_cmd import warninglist_app
 from mburoja.config import Settings, ensure_secret, load_settings
 from mburoja.demo.accounts import demo_accounts
 from mburoja.ingest.ioc_list import IocOptions
@@ -65,6 +67,8 @@ app.add_typer(peer_app, name="peer")
 app.command()(match)
 app.add_typer(export_app, name="export")
 app.add_typer(disinfo_app, name="disinfo")
+app.add_typer(warninglist_app, name="warninglist")
+app.add_typer(feed_app, name="feed")
 
 
 class Format(StrEnum):

@@ -9,6 +9,10 @@ ahead, and expires those whose ``valid_until`` passes, so each refresh costs onl
 changed. The matchers (:mod:`mburoja.detect.reference`, :mod:`mburoja.detect.columnar`)
 apply the deltas to their own structures.
 
+An indicator whose keys hit a warning list (:mod:`mburoja.lifecycle.warninglists`) is held
+out of the active set: it is counted by list and kept in ``held``, never handed to a
+matcher.
+
 :func:`active_indicators` is the one-shot form the sensor exports use: every active
 indicator that a caller may see, compiled.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,6 +32,7 @@ from mburoja.detect.compile import Compiled, NotCompiled, compile_indicator, rea
 from mburoja.stix import timestamps
 
 if TYPE_CHECKING:
+    from mburoja.lifecycle.warninglists import Hit, WarningLists
     from mburoja.policy import Caller
     from mburoja.store.sql import SqlStore
 
@@ -63,6 +69,8 @@ class IndexReport(msgspec.Struct, kw_only=True):
     revoked: int = 0
     low_confidence: int = 0
     not_compiled: dict[str, int] = msgspec.field(default_factory=dict)
+    #: indicators held out because a key hit a warning list, by "warning list <name>"
+    warning_listed: dict[str, int] = msgspec.field(default_factory=dict)
     keys: int = 0
     build_s: float = 0.0
 
@@ -70,8 +78,16 @@ class IndexReport(msgspec.Struct, kw_only=True):
 class IndexFeed:
     """Turns the store's indicator versions into deltas of the active set."""
 
-    def __init__(self, store: SqlStore, *, confidence_floor: int = 0, batch: int = 20_000):
+    def __init__(
+        self,
+        store: SqlStore,
+        *,
+        confidence_floor: int = 0,
+        batch: int = 20_000,
+        warninglists: WarningLists | None = None,
+    ):
         self.store = store
+        self.warninglists = warninglists
         self.floor = confidence_floor
         self.batch = batch
         self.seq = 0
@@ -81,6 +97,8 @@ class IndexFeed:
         self._pending_ids: dict[str, int] = {}  # id -> token of its live pending entry
         self._token = 0
         self.rejects: dict[str, NotCompiled] = {}
+        #: current indicators held out by a warning list: id -> the hit
+        self.held: dict[str, Hit] = {}
         self.counts = IndexReport()
 
     def report(self) -> IndexReport:
@@ -88,6 +106,8 @@ class IndexFeed:
         r.active = len(self.active)
         r.pending = len(self._pending_ids)
         r.not_compiled = reasons_count(self.rejects.values())
+        held = Counter(hit.reason for hit in self.held.values())
+        r.warning_listed = dict(sorted(held.items(), key=lambda kv: (-kv[1], kv[0])))
         return r
 
     def refresh(self, now: float | None = None) -> Delta:
@@ -105,6 +125,7 @@ class IndexFeed:
             delta.removed.append(indicator_id)
         self._pending_ids.pop(indicator_id, None)
         self.rejects.pop(indicator_id, None)
+        self.held.pop(indicator_id, None)
 
     def _take(self, obj: dict[str, Any], owner: str | None, now: float, delta: Delta) -> None:
         indicator_id = str(obj.get("id"))
@@ -120,6 +141,11 @@ class IndexFeed:
         if isinstance(found, NotCompiled):
             self.rejects[indicator_id] = found
             return
+        if self.warninglists:
+            hit = self.warninglists.indicator(found)
+            if hit is not None:
+                self.held[indicator_id] = hit
+                return
         until = epoch(found.valid_until)
         if until is not None and until <= now:
             self.counts.expired += 1
@@ -164,9 +190,13 @@ def active_indicators(
     now: float | None = None,
     confidence_floor: int = 0,
     rejects: list[NotCompiled] | None = None,
+    warninglists: WarningLists | None = None,
+    held_out: list[tuple[Compiled, Hit]] | None = None,
 ) -> Iterator[Compiled]:
     """Every indicator active at ``now`` that ``caller`` may see (None: no policy check),
-    compiled, in commit order. What cannot be compiled goes to ``rejects`` when given."""
+    compiled, in commit order. What cannot be compiled goes to ``rejects`` when given; an
+    active one whose keys hit one of ``warninglists`` is left out, and goes with its hit
+    to ``held_out`` when given."""
     now = time.time() if now is None else now
     policy = store.policy() if caller is not None else None
     seq = 0
@@ -194,4 +224,8 @@ def active_indicators(
                 continue
             start, until = epoch(found.valid_from), epoch(found.valid_until)
             if (start is None or start <= now) and (until is None or now < until):
-                yield found
+                hit = warninglists.indicator(found) if warninglists else None
+                if hit is None:
+                    yield found
+                elif held_out is not None:
+                    held_out.append((found, hit))

@@ -57,6 +57,7 @@ from mburoja.detect.model import Record
 from mburoja.detect.reference import Hit, ReferenceMatcher
 from mburoja.errors import ConfigError
 from mburoja.ingest.pipeline import Ingestor
+from mburoja.lifecycle.warninglists import from_settings
 from mburoja.policy import RECIPIENTS_PROPERTY
 from mburoja.stix import timestamps
 from mburoja.stix.identifiers import sco_id, uuid5_id
@@ -127,7 +128,11 @@ class Detector:
         self.store = store
         self.settings = settings
         self.detect = settings.detect
-        self.feed = IndexFeed(store, confidence_floor=self.detect.confidence_floor)
+        self.feed = IndexFeed(
+            store,
+            confidence_floor=self.detect.confidence_floor,
+            warninglists=from_settings(settings.warninglists),
+        )
         self.matcher = make_matcher(self.detect, matcher)
         self.evaluator = Evaluator(window_s=self.detect.evaluate_window_s)
         self.complex: dict[str, Compiled] = {}

@@ -40,6 +40,7 @@ import msgspec
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
 
+from mburoja.config import Settings
 from mburoja.detect.compile import NotCompiled, compile_indicator, reasons_count
 from mburoja.detect.exports import (
     ExportReport,
@@ -54,6 +55,7 @@ from mburoja.detect.exports import (
 )
 from mburoja.detect.index import epoch
 from mburoja.errors import InputFormatError, NotFound
+from mburoja.lifecycle import warninglists
 from mburoja.policy import RECIPIENTS_PROPERTY, Caller, Policy
 from mburoja.stix import timestamps
 from mburoja.stix.identifiers import identifier_type, is_identifier
@@ -574,14 +576,28 @@ class ExportFile(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def export_file(
-    store: SqlStore, caller: Caller, requester: str, fmt: str, *, at: str | None = None
+    store: SqlStore,
+    caller: Caller,
+    requester: str,
+    fmt: str,
+    *,
+    at: str | None = None,
+    settings: Settings,
 ) -> ExportFile:
-    """The export ``mburoja export <fmt> --for <requester>`` writes, as bytes."""
+    """The export ``mburoja export <fmt> --for <requester>`` writes, as bytes (with the
+    instance's confidence floor and warning lists, as the CLI applies them)."""
     if fmt not in EXPORTS:
         raise NotFound(f"format: {fmt!r} is not an export; use one of {', '.join(EXPORTS)}")
     if at is not None and not timestamps.is_timestamp(at):
         raise InputFormatError(f"at: {at[:64]!r} is not a STIX timestamp (2026-01-01T00:00:00Z)")
-    found = gather(store, caller, requester, at=at)
+    found = gather(
+        store,
+        caller,
+        requester,
+        at=at,
+        confidence_floor=settings.detect.confidence_floor,
+        warninglists=warninglists.from_settings(settings.warninglists),
+    )
     content_type, filename = EXPORTS[fmt]
     if fmt == "suricata":
         body, report = _suricata_zip(found.indicators, found.options)

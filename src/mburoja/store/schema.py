@@ -371,3 +371,53 @@ disinfo_fetch_state = Table(
     Column("changed", Text),  # when new content last came
 )
 Index("disinfo_fetch_state_source", disinfo_fetch_state.c.source_id)
+
+# -- feeds (revision 0010) -------------------------------------------------------------------
+
+# Feeds the operators added (``source`` 'user') or switched on or off from the catalogue
+# ('shipped'). ``spec`` is the ``feeds.catalogue.FeedSpec`` as JSON.
+feeds = Table(
+    "feeds",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("spec", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("source", Text, nullable=False),  # shipped or user
+    Column("created", Text, nullable=False),
+)
+
+# Each feed's validators for the next conditional GET, its health, and its lease: the worker
+# in ``lease_holder`` runs it until ``lease_until`` (epoch seconds); nobody else may meanwhile.
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_run", Text),
+    Column("failures", Integer, nullable=False),  # consecutive failed runs
+    Column("healthy", Boolean, nullable=False),
+    Column("lease_holder", Text),
+    Column("lease_until", Float),
+)
+
+# One row per run of a feed: what it fetched, what the ingest counted, or why it failed.
+feed_runs = Table(
+    "feed_runs",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("feed", Text, nullable=False),
+    Column("started", Text, nullable=False),
+    Column("finished", Text, nullable=False),
+    Column("status", Text, nullable=False),  # ok, not-modified or failed
+    Column("duration_s", Float, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("new", BigInteger, nullable=False),
+    Column("new_versions", BigInteger, nullable=False),
+    Column("unchanged", BigInteger, nullable=False),
+    Column("rejected", BigInteger, nullable=False),
+    Column("ingest_id", BigInteger),
+    Column("error", Text),
+)
+Index("feed_runs_feed", feed_runs.c.feed, feed_runs.c.id)

@@ -36,6 +36,7 @@ from mburoja.store.browse import Browse
 from mburoja.store.detection import Detection
 from mburoja.store.disinfo import DisinfoSources
 from mburoja.store.engine import check_revision, create_store_engine, migrate
+from mburoja.store.feeds import Feeds
 from mburoja.store.graph import GraphLinks
 from mburoja.store.outbox import Outbox
 from mburoja.store.overview import Overview
@@ -88,6 +89,7 @@ class SqlStore(
     Browse,
     GraphLinks,
     TextIndex,
+    Feeds,
 ):
     """The store on a SQLAlchemy engine. Safe to share between threads."""
 

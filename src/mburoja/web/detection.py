@@ -89,6 +89,7 @@ def routes(web: WebContext) -> list[BaseRoute]:
             signed.org or "home",
             request.path_params["format"],
             at=request.query_params.get("at") or None,
+            settings=web.settings,
         )
         return attachment(found)
 

@@ -115,6 +115,7 @@ def write_stix(
             kept.append(reject)
     for reason, n in reasons_count(kept).items():
         included[f"{NOT_COMPILED}: {reason}"] += n
+    skipped.update(options.warning_listed)
     given = reasons_count(supplied)
     for reason, n in options.not_compiled.items():
         if n > given.get(reason, 0):

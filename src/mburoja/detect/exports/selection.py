@@ -7,7 +7,9 @@ so two runs over the same store give the same bytes, and an :class:`ExportReport
 counts add up. Only *simple* indicators become blocklist entries: a key of a complex
 pattern only selects candidates, so writing it to a sensor would block more than the
 indicator says. Every indicator left out is counted with its reason, and so is every key a
-format drops from an indicator it does include.
+format drops from an indicator it does include. An indicator held out by a warning list
+(:mod:`mburoja.lifecycle.warninglists`) never reaches the writers; the options count it
+under ``warning list <name>``, and every report lists it among the left out.
 
 The export's TLP level is the strictest level among the indicators included (an indicator
 without a TLP marking counts as the policy's default level), computed by the policy layer.
@@ -60,7 +62,9 @@ class ExportOptions(msgspec.Struct, frozen=True, kw_only=True):
     fix it); ``requester`` names the organisation the policy was applied for;
     ``default_tlp`` and ``neutral`` are the policy's settings, which decide the level of an
     indicator without TLP; ``not_compiled`` counts, by reason, the visible active indicators
-    that could not be compiled, so that the report accounts for them too.
+    that could not be compiled, so that the report accounts for them too; ``warning_listed``
+    counts, by reason (``warning list <name>``), the visible active indicators held out
+    because a key hit a warning list.
     """
 
     generated: str
@@ -68,6 +72,7 @@ class ExportOptions(msgspec.Struct, frozen=True, kw_only=True):
     default_tlp: str = "amber+strict"
     neutral: frozenset[str] = frozenset()
     not_compiled: Mapping[str, int] = msgspec.field(default_factory=dict)
+    warning_listed: Mapping[str, int] = msgspec.field(default_factory=dict)
 
 
 class ExportReport(msgspec.Struct, kw_only=True):
@@ -186,6 +191,7 @@ def select(
     skipped: Counter[str] = Counter(
         {f"not compiled: {reason}": n for reason, n in options.not_compiled.items()}
     )
+    skipped.update(options.warning_listed)
     dropped: Counter[str] = Counter()
     entries: set[Entry] = set()
     included: dict[str, Compiled] = {}

@@ -4,7 +4,8 @@
 the active indicators that could not be compiled beside them: the STIX export carries
 those, the other formats count them as left out with the reason. :func:`raw_views` gives
 the stored bytes of chosen indicators as the policy lets the requester see them (the STIX
-export writes those, not a rebuilt object).
+export writes those, not a rebuilt object). Indicators a warning list holds out are left
+out of what :func:`gather` returns and counted in ``options.warning_listed``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 from mburoja.detect.compile import Compiled, NotCompiled, reasons_count
 from mburoja.detect.exports.selection import ExportOptions
 from mburoja.detect.index import active_indicators, epoch
+from mburoja.lifecycle.warninglists import Hit, WarningLists, defaults
 from mburoja.stix import timestamps
 
 if TYPE_CHECKING:
@@ -30,11 +32,14 @@ class Gathered(msgspec.Struct, kw_only=True):
 
     ``not_compiled``: the active indicators the requester may see whose pattern gave no
     match key, each with its reason (``options.not_compiled`` counts them by reason).
+    ``held_out``: the active indicators the requester may see that a warning list holds
+    out, each with the list entry it hit (``options.warning_listed`` counts them).
     """
 
     indicators: list[Compiled]
     options: ExportOptions
     not_compiled: list[NotCompiled] = msgspec.field(default_factory=list)
+    held_out: list[tuple[Compiled, Hit]] = msgspec.field(default_factory=list)
 
 
 def gather(
@@ -44,18 +49,30 @@ def gather(
     *,
     at: str | None = None,
     confidence_floor: int = 0,
+    warninglists: WarningLists | None = None,
 ) -> Gathered:
     """The indicators active at ``at`` (a STIX timestamp; None: now) that ``caller`` may see,
     compiled, those of them that could not be compiled, and the export options (``requester``
-    names the caller's organisation in the header)."""
+    names the caller's organisation in the header). ``warninglists`` None: the shipped
+    lists that are on by default; an empty ``WarningLists(())`` holds nothing out."""
     generated = at or timestamps.now()
     now = timestamps.parse(generated).timestamp()
     rejects: list[NotCompiled] = []
+    held: list[tuple[Compiled, Hit]] = []
     found = list(
         active_indicators(
-            store, caller, now=now, confidence_floor=confidence_floor, rejects=rejects
+            store,
+            caller,
+            now=now,
+            confidence_floor=confidence_floor,
+            rejects=rejects,
+            warninglists=defaults() if warninglists is None else warninglists,
+            held_out=held,
         )
     )
+    listed: dict[str, int] = {}
+    for _indicator, hit in held:
+        listed[hit.reason] = listed.get(hit.reason, 0) + 1
     not_compiled = _active(store, caller, rejects, now)
     policy = store.policy()
     options = ExportOptions(
@@ -64,8 +81,9 @@ def gather(
         default_tlp=policy.default_level,
         neutral=policy.neutral,
         not_compiled=reasons_count(not_compiled),
+        warning_listed=dict(sorted(listed.items(), key=lambda kv: (-kv[1], kv[0]))),
     )
-    return Gathered(indicators=found, options=options, not_compiled=not_compiled)
+    return Gathered(indicators=found, options=options, not_compiled=not_compiled, held_out=held)
 
 
 def _active(
