@@ -33,6 +33,13 @@ def upgrade() -> None:
     )
     op.execute("INSERT INTO text_index_state (id, last_seq) VALUES (1, 0)")
     if bind.dialect.name == "sqlite":
+        version = bind.exec_driver_sql("SELECT sqlite_version()").scalar_one()
+        if tuple(int(p) for p in str(version).split(".")[:2]) < (3, 34):
+            raise RuntimeError(
+                f"this Python's SQLite is {version}; the search index needs SQLite 3.34 or "
+                "newer (FTS5's trigram tokenizer): use a Python built against a newer SQLite "
+                "(Python 3.11 from python.org, Debian 12 or Ubuntu 22.04 have one), or PostgreSQL"
+            )
         op.execute(
             "CREATE VIRTUAL TABLE text_index USING fts5(name, body, content='', tokenize='trigram')"
         )
