@@ -140,6 +140,9 @@ def test_every_post_form_refuses_a_request_without_a_valid_csrf_token(web: Web) 
         pages = crawl(client)
         forms = forms_of(pages)
         assert forms, "the pages hold forms"
+        # every form carries the session's token (the one the sign-out form of any page has)
+        tokens = {form["fields"].get("csrf") for _, form in forms}
+        assert len(tokens) == 1 and "" not in tokens and None not in tokens, tokens
         actions = set()
         for path, form in forms:
             action = urljoin(f"http://site{path}", form["action"]).removeprefix("http://site")

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute
 
 from mburoja.detect.compile import Compiled, compile_indicator
 from mburoja.detect.exports import flat, nft, rpz, suricata, zeek
-from mburoja.detect.exports.selection import Refused, Render
+from mburoja.detect.exports.selection import Render, render_keys
 from mburoja.errors import MburojaError, NotFound
 from mburoja.policy import Caller, Policy
 from mburoja.stix.identifiers import is_identifier
@@ -232,18 +232,8 @@ def exports(body: dict[str, Any], owner: str | None) -> Exports:
 def _format(name: str, takes: dict[str, Render], compiled: Compiled) -> ExportFormat:
     if not compiled.simple:
         return ExportFormat(name, False, "the pattern is not a plain OR of values")
-    kinds: set[str] = set()
-    refusals: list[str] = []
-    for key in compiled.keys:
-        render = takes.get(key.kind)
-        if render is None:
-            refusals.append(f"{key.kind}: not taken by {name}")
-            continue
-        out = render(key.value)
-        if isinstance(out, Refused):
-            refusals.append(f"{key.kind}: {out.reason}")
-        else:
-            kinds.add(key.kind)
+    rendered, refusals = render_keys(compiled, takes, name)
+    kinds = {kind for kind, _ in rendered}
     if kinds:
         return ExportFormat(name, True, ", ".join(sorted(kinds)))
     return ExportFormat(name, False, "; ".join(sorted(set(refusals))) or "no key")

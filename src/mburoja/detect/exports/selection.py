@@ -200,18 +200,8 @@ def select(
         if simple_only and not indicator.simple:
             skipped[COMPLEX] += 1
             continue
-        got: list[Entry] = []
-        refusals: list[str] = []
-        for key in indicator.keys:
-            render = takes.get(key.kind)
-            if render is None:
-                refusals.append(f"{key.kind}: not taken by {fmt}")
-                continue
-            value = render(key.value)
-            if isinstance(value, Refused):
-                refusals.append(f"{key.kind}: {value.reason}")
-            else:
-                got.append(Entry(key.kind, value, indicator.id))
+        rendered, refusals = render_keys(indicator, takes, fmt)
+        got = [Entry(kind, value, indicator.id) for kind, value in rendered]
         if not got:
             skipped[min(refusals) if refusals else "no key"] += 1
             continue
@@ -224,6 +214,26 @@ def select(
     report.skipped = dict(sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))
     report.dropped = dict(sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0])))
     return Selection(entries=sorted(entries), indicators=included, report=report)
+
+
+def render_keys(
+    indicator: Compiled, takes: Mapping[str, Render], fmt: str
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The (kind, rendered value) of each key of ``indicator`` that format ``fmt`` takes,
+    and why each other key is refused."""
+    rendered: list[tuple[str, str]] = []
+    refusals: list[str] = []
+    for key in indicator.keys:
+        render = takes.get(key.kind)
+        if render is None:
+            refusals.append(f"{key.kind}: not taken by {fmt}")
+            continue
+        value = render(key.value)
+        if isinstance(value, Refused):
+            refusals.append(f"{key.kind}: {value.reason}")
+        else:
+            rendered.append((key.kind, value))
+    return rendered, refusals
 
 
 def indicator_level(options: ExportOptions) -> Callable[[Compiled], str]:
