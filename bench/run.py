@@ -17,9 +17,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import decay  # noqa: E402
 import detect  # noqa: E402
 import disinfo  # noqa: E402
 import federation  # noqa: E402
+import feeds  # noqa: E402
 import ingest  # noqa: E402
 import taxii  # noqa: E402
 import web  # noqa: E402
@@ -31,6 +33,8 @@ BENCHMARKS = {
     "detect": detect.main,
     "disinfo": disinfo.main,
     "web": web.main,
+    "feeds": feeds.main,
+    "decay": decay.main,
 }
 
 
@@ -111,6 +115,24 @@ def main() -> None:
             f"p99 {big['p99_ms']} ms | p99 {small['p99_ms']} ms at {w['reference_objects']:,} "
             f"| {r['p99_ratio']}x |"
         )
+    fd = results["feeds"]
+    print(
+        f"| feed run, IOC list of {fd['lines']:,} lines | {fd['list_lines_per_s']:,} lines/s "
+        f"(re-read unchanged {fd['list_again_lines_per_s']:,}/s; target 200,000) "
+        f"| stix2 Indicator {fd['stix2_indicator_values_per_s']:,} values/s | {fd['ratio']}x |"
+    )
+    print(
+        f"| feed run, MISP feed {fd['events']:,} x {fd['attributes_per_event']} | "
+        f"{fd['misp_events_per_s']:,} events/s ({fd['misp_attributes_per_s']:,} attributes/s; "
+        "target 500 events/s) | | |"
+    )
+    dc = results["decay"]
+    print(
+        f"| decay scores of {dc['indicators']:,} indicators | {dc['ours_indicators_per_s']:,}/s "
+        f"(recompute job over the feed bench's store of {fd['decay_indicators']:,}: "
+        f"{fd['decay_job_indicators_per_s']:,}/s) "
+        f"| Python loop {dc['python_indicators_per_s']:,}/s | {dc['ratio_vs_python']}x |"
+    )
 
 
 if __name__ == "__main__":

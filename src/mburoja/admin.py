@@ -288,6 +288,66 @@ def token_row(store: SqlStore, token_id: str) -> TokenRow:
     raise NotFound(f"no token {token_id!r}: see `mburoja token list`")
 
 
+# -- feeds ----------------------------------------------------------------------------------
+
+
+class FeedStatusRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A feed, its health and its latest run, as `mburoja feed list` and /admin/feeds show it."""
+
+    name: str
+    provider: str
+    source: str  # shipped (catalogue) or user
+    format: str
+    schedule: str
+    enabled: bool
+    healthy: bool
+    failures: int
+    last_run: str | None  # when the latest recorded run finished
+    last_status: str | None
+    last_error: str | None
+    received: int
+    new: int
+    new_versions: int
+    unchanged: int
+    rejected: int
+    next_due: str | None  # an enabled feed's next due time; None: due now, or disabled
+
+
+def feed_rows(store: SqlStore, settings: Settings) -> list[FeedStatusRow]:
+    """Every feed (the catalogue's and the operator's), by name, with its health, latest run
+    and, when enabled, when the scheduler runs it next."""
+    from mburoja.feeds import registry, scheduler  # feeds import the store: load when asked
+
+    rows = []
+    for feed in registry.all_feeds(store, settings):
+        state = store.feed_state(feed.name)
+        runs = store.feed_runs(feed.name, limit=1)
+        last = runs[0] if runs else None
+        due = scheduler.due_at(feed.spec, state) if feed.enabled else 0.0
+        rows.append(
+            FeedStatusRow(
+                name=feed.name,
+                provider=feed.spec.provider,
+                source=feed.source,
+                format=feed.spec.format,
+                schedule=feed.spec.schedule,
+                enabled=feed.enabled,
+                healthy=state.healthy,
+                failures=state.failures,
+                last_run=last.finished if last else None,
+                last_status=last.status if last else None,
+                last_error=last.error if last else None,
+                received=last.received if last else 0,
+                new=last.new if last else 0,
+                new_versions=last.new_versions if last else 0,
+                unchanged=last.unchanged if last else 0,
+                rejected=last.rejected if last else 0,
+                next_due=timestamps.from_epoch(due) if due else None,
+            )
+        )
+    return rows
+
+
 # -- peers ----------------------------------------------------------------------------------
 
 

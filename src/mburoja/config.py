@@ -221,6 +221,48 @@ class FeedSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     retries: int = 2
     #: waits this long before the first retry, doubling for each next one
     backoff_s: float = 2.0
+    #: run enabled feeds on their schedules inside `mburoja serve` (off: run `mburoja worker`)
+    schedule_in_serve: bool = True
+    #: the least time between two requests to one host, in seconds, across all feeds
+    per_host_interval_s: float = 0.25
+    #: how often the scheduler looks for due feeds, in seconds
+    tick_s: float = 5.0
+    #: how many feeds one scheduler (serve or worker) runs at the same time
+    parallel: int = 1
+
+
+class DecayModelSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One decay model (settings file only: ``[[decay.models]]``; see docs/decay.md)."""
+
+    #: the model's name, shown in search, the object page and `mburoja decay`
+    name: str
+    #: globs of ingest sources it takes ("feed:*", "misp:*", "taxii:*", "*"); first match wins
+    sources: list[str]
+    #: the score at or under which an indicator leaves detection and the exports
+    threshold: float = 30.0
+    #: the curve's shape: under 1 the score holds, then falls near the end of the lifetime
+    speed: float = 0.3
+    #: the base of an indicator without a confidence
+    default_base: float = 50.0
+    #: the base is the indicator's confidence, at most this
+    max_base: float = 100.0
+    #: a fixed base for every indicator of the model (unset: from the confidence)
+    base: float | None = None
+    #: the lifetime of an indicator whose key kinds are not in lifetime_days, in days
+    default_lifetime_days: float = 90.0
+    #: lifetime in days by key kind (ip, net, domain, url, sha256...), over the shipped ones
+    lifetime_days: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+class DecaySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Indicator decay: scores fall with age; under a threshold, out of detection (decay.md)."""
+
+    #: decay indicators at all (off: only valid_until ends an indicator)
+    enabled: bool = True
+    #: use the shipped model "feeds" (every feed:* source), after the models below
+    shipped_model: bool = True
+    #: the operator's models, tried in order before the shipped one (settings file only)
+    models: list[DecayModelSettings] = msgspec.field(default_factory=list)
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -238,6 +280,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     disinfo: DisinfoSettings = msgspec.field(default_factory=DisinfoSettings)
     warninglists: WarninglistSettings = msgspec.field(default_factory=WarninglistSettings)
     feeds: FeedSettings = msgspec.field(default_factory=FeedSettings)
+    decay: DecaySettings = msgspec.field(default_factory=DecaySettings)
 
     @property
     def store_url(self) -> str:
@@ -261,6 +304,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "disinfo": DisinfoSettings,
     "warninglists": WarninglistSettings,
     "feeds": FeedSettings,
+    "decay": DecaySettings,
 }
 
 

@@ -26,6 +26,9 @@ def spec_for(fmt: str, **kw: Any) -> FeedSpec:
         "tlp": "green",
         "confidence": 60,
         "labels": ("from-feed",),
+        # the parser tests check the SCOs too; a feed's default (indicators only) is tested
+        # on its own in test_formats
+        "observables": True,
     }
     fields.update(kw)
     return FeedSpec(**fields)

@@ -95,7 +95,7 @@ def test_add_from_a_file_run_show_and_remove(url: str, tmp_path: Path, server: F
     ran = cli(url, "feed", "run", "local-list", "--allow-private")
     assert ran.exit_code == 2, ran.output  # one line rejected, like `mburoja ingest`
     assert "feed 'local-list': ok" in ran.stdout
-    assert "received 8, new 7, new versions 0, unchanged 0, rejected 1" in ran.stdout
+    assert "received 4, new 3, new versions 0, unchanged 0, rejected 1" in ran.stdout
     assert "items/s" in ran.stdout
 
     unchanged = cli(url, "feed", "run", "local-list", "--allow-private", "--json")

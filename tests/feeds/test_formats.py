@@ -217,12 +217,26 @@ def test_ids_are_deterministic_and_equal_the_ioc_list_ids() -> None:
     assert [o["id"] for o in first.objects] == [o["id"] for o in again.objects]
     pattern = "[ipv4-addr:value = '192.0.2.10']"
     assert first.indicators[pattern]["id"] == uuid5_id(
-        "indicator", f"mburoja-ioc|{pattern}".encode()
+        "indicator", f"mburoja-ioc|feed:test-feed|{pattern}".encode()
     )
-    # the same value from another format gets the same indicator id
+    # the same value from another format of the same feed gets the same indicator id
     assert (
         parse("feodo.csv", "feodo-csv").indicators[pattern]["id"] == first.indicators[pattern]["id"]
     )
+    # another feed listing the value has an indicator of its own; the SCO is the one SCO
+    other = parse("feodo.json", "feodo-json", name="other-feed")
+    assert other.indicators[pattern]["id"] != first.indicators[pattern]["id"]
+    assert {o["id"] for o in other.objects if o["type"] == "ipv4-addr"} == {
+        o["id"] for o in first.objects if o["type"] == "ipv4-addr"
+    }
+
+
+def test_a_feed_stores_indicators_alone_unless_it_asks_for_observables() -> None:
+    lean = parse("feodo.json", "feodo-json", observables=False)
+    full = parse("feodo.json", "feodo-json")
+    assert {o["type"] for o in lean.objects} == {"indicator", "marking-definition"}
+    assert lean.indicators == full.indicators
+    assert {"ipv4-addr", "ipv6-addr", "relationship"} <= {o["type"] for o in full.objects}
 
 
 def test_stix_format_reads_a_bundle() -> None:
@@ -251,7 +265,7 @@ def test_not_json_is_an_input_format_error() -> None:
 
 def test_routed_formats_are_refused_by_read_and_size_is_capped() -> None:
     assert set(ROUTED) == {"misp-feed", "taxii"} and not set(ROUTED) & set(FORMATS)
-    with pytest.raises(ConfigError, match=r"misp-feed.*items_for"):
+    with pytest.raises(ConfigError, match=r"misp-feed.*feeds.incremental"):
         read(b"{}", "m", spec_for("misp-feed"), NOW, LimitSettings())
     with pytest.raises(InputTooLarge, match="over the limit of 4"):
         read(b"192.0.2.1\n", "t", spec_for("text"), NOW, LimitSettings(max_input_bytes=4))

@@ -30,7 +30,12 @@ def _settings(tmp_path: Path, **fetch: Any) -> Settings:
         overrides={
             "data_dir": str(tmp_path / "data"),
             "fetch": {"allow_private": True, **fetch},
-            "feeds": {"retries": 1, "backoff_s": 0.01, "unhealthy_after": 3},
+            "feeds": {
+                "retries": 1,
+                "backoff_s": 0.01,
+                "unhealthy_after": 3,
+                "per_host_interval_s": 0,
+            },
         },
     )
 
@@ -200,13 +205,13 @@ def test_the_lease_goes_to_exactly_one_of_racing_holders_and_expires(store: SqlS
     assert store.acquire_feed_lease("race", "next", 60)
 
 
-def test_routed_taxii_feeds_fail_with_a_clear_reason(
+def test_a_taxii_feed_whose_url_is_no_collection_fails_with_a_clear_reason(
     store: SqlStore, server: FeedServer, tmp_path: Path
 ) -> None:
     name = _register(store, server, fmt="taxii")
     run = run_feed(store, _settings(tmp_path), name, holder="w")
     assert run.status == "failed"
-    assert "format 'taxii' is not supported by feed runs yet" in (run.error or "")
+    assert "is not a TAXII collection URL; give <api root>collections/" in (run.error or "")
     assert server.requests == []
 
 

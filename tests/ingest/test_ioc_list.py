@@ -108,6 +108,27 @@ def test_the_same_value_gets_the_same_ids_everywhere() -> None:
     assert [o["id"] for o in first] == [o["id"] for o in again]
 
 
+def test_a_scope_gives_the_list_its_own_indicator_but_the_same_sco() -> None:
+    shared = of_type(convert(text_list("evil.example")), "indicator")[0]
+    feed_a = convert(text_list("evil.example"), scope="feed:a")
+    feed_b = convert(text_list("evil.example"), scope="feed:b")
+    ids = {shared["id"], of_type(feed_a, "indicator")[0]["id"]}
+    ids.add(of_type(feed_b, "indicator")[0]["id"])
+    assert len(ids) == 3
+    assert of_type(feed_a, "domain-name") == of_type(feed_b, "domain-name")
+    (rel,) = of_type(feed_a, "relationship")
+    assert rel["source_ref"] == of_type(feed_a, "indicator")[0]["id"]
+    again = convert(text_list("evil[.]example"), scope="feed:a")
+    assert [o["id"] for o in objects(again)] == [o["id"] for o in objects(feed_a)]
+
+
+def test_without_observables_each_value_gives_its_indicator_alone() -> None:
+    items = convert(text_list("evil.example", "198.51.100.7", "evil.example"), observables=False)
+    assert [o["type"] for o in objects(items)] == ["indicator", "indicator"]
+    full = of_type(convert(text_list("evil.example", "198.51.100.7")), "indicator")
+    assert of_type(items, "indicator") == full
+
+
 def test_observables_of_each_indicator_equal_those_of_its_sco() -> None:
     items = convert(text_list(*(line for line, _, _ in DEFANGED)))
     by_id = {o["id"]: o for o in objects(items)}

@@ -28,6 +28,7 @@ PAGES = (
     "/admin/tokens",
     "/admin/peers",
     "/admin/collections",
+    "/admin/feeds",
     "/admin/quarantine",
 )
 
@@ -154,6 +155,7 @@ def _state(web: Web) -> Any:
         store.collections(),
         store.access(),
         store.quarantine_list(None),
+        store.feed_rows(),
     )
 
 
@@ -177,6 +179,7 @@ def test_every_admin_form_carries_a_csrf_token_and_refuses_a_post_without_one(we
         "/admin/peers/enabled",
         "/admin/collections",
         "/admin/collections/grant",
+        "/admin/feeds/enabled",
         "/logout",
     }
     before = _state(web)
@@ -298,3 +301,52 @@ def test_an_admin_changes_the_administration_through_the_forms(web: Web) -> None
             (org.id, True, False)
         ]
         assert "CERT Bulgaria" in client.get("/admin/collections").text
+
+
+def test_the_feeds_page_shows_health_and_an_admin_switches_a_catalogue_feed_on_and_off(
+    web: Web,
+) -> None:
+    """The catalogue's feeds are listed (off); an admin enables one through the form, its
+    failed runs make it unhealthy on the page with the error, and disabling it keeps its
+    runs."""
+    from mburoja.store.feeds import FeedRun
+
+    make_admin(web)
+    store = web.world.store
+    with signed_client(web, "admin") as client:
+        page = client.get("/admin/feeds").text
+        assert "urlhaus-recent" in page and "spamhaus-drop" in page
+        assert 'class="unhealthy"' not in page
+        csrf = csrf_of(page)
+        on = client.post(
+            "/admin/feeds/enabled", data={"csrf": csrf, "feed": "spamhaus-drop", "enabled": "yes"}
+        )
+        assert on.headers["location"] == "/admin/feeds?done=feed-enabled"
+        assert [r.enabled for r in store.feed_rows() if r.name == "spamhaus-drop"] == [True]
+        for _ in range(3):
+            failed = FeedRun(
+                feed="spamhaus-drop",
+                started="2026-11-22T10:00:00.000Z",
+                finished="2026-11-22T10:00:01.000Z",
+                status="failed",
+                error="HTTP 503 from www.spamhaus.org",
+            )
+            store.record_feed_run(failed, etag=None, last_modified=None, unhealthy_after=3)
+        row = re.search(
+            r'<tr class="unhealthy">\s*<td class="name">([^<]+)</td>',
+            client.get("/admin/feeds").text,
+        )
+        assert row is not None and row.group(1) == "spamhaus-drop"
+        shown = client.get("/admin/feeds").text
+        assert "3 failures in a row" in shown and "HTTP 503 from www.spamhaus.org" in shown
+        off = client.post(
+            "/admin/feeds/enabled", data={"csrf": csrf, "feed": "spamhaus-drop", "enabled": "no"}
+        )
+        assert off.headers["location"] == "/admin/feeds?done=feed-disabled"
+        assert "The feed was disabled" in client.get(off.headers["location"]).text
+        assert [r.enabled for r in store.feed_rows() if r.name == "spamhaus-drop"] == [False]
+        assert len(store.feed_runs("spamhaus-drop")) == 3
+        unknown = client.post(
+            "/admin/feeds/enabled", data={"csrf": csrf, "feed": "no-such", "enabled": "yes"}
+        )
+        assert unknown.status_code in (400, 404) and "no feed named" in unknown.text

@@ -51,6 +51,8 @@ from mburoja.federation.metrics import metrics_registry, render
 from mburoja.federation.relay import Annotator, Vetter
 from mburoja.federation.service import Federation
 from mburoja.federation.signing import InstanceKey
+from mburoja.feeds.metrics import FeedCollector
+from mburoja.feeds.scheduler import Scheduler, default_holder
 from mburoja.logs import AccessLog
 from mburoja.mispfeed import http as misp_feed_http
 from mburoja.policy import Caller, Policy
@@ -130,6 +132,7 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
     )
     federation = Federation(store, settings, key, policy) if settings.federation.enabled else None
     registry = metrics_registry(store)
+    registry.register(FeedCollector(store, settings))
 
     def caller(request: Request) -> Caller:
         return caller_from_authorization(
@@ -214,9 +217,14 @@ def create_app(settings: Settings, store: SqlStore) -> Starlette:
         threading.Thread(target=_warm, args=(store,), name="mburoja-warm", daemon=True).start()
         if federation is not None:
             federation.start()
+        # feeds run here unless production runs them in `mburoja worker` processes instead
+        feeds = Scheduler(store, settings, holder=default_holder("serve"))
+        if settings.feeds.schedule_in_serve:
+            feeds.start()
         try:
             yield
         finally:
+            feeds.stop()
             if federation is not None:
                 federation.stop()
             indexer.stop()

@@ -6,7 +6,12 @@ answering through the policy as that caller:
   ``limit`` (``web.lookup``, the same as the search page);
 * ``GET /api/objects/{id}``: every version the caller may see, each object as stored;
 * ``GET /api/objects/{id}/view``: what the object page shows (``web.objects``): versions with
-  their diffs, provenance and signature status, references in and out, sightings, exports.
+  their diffs, provenance and signature status, references in and out, sightings, exports,
+  and an indicator's decay score.
+
+Search hits and the view carry ``decay`` for an indicator a decay model takes
+(:mod:`mburoja.lifecycle.scores`): the score now, its base, model, lifetime, reset time and
+when it drops under the threshold; null otherwise.
 
 An id the caller may not see is answered like one that does not exist (404). Errors are
 raised from the error tree and mapped to HTTP status by ``mburoja.api.app``.
@@ -26,6 +31,7 @@ from mburoja.api.core_paths import stix_id
 from mburoja.api.spec import OPTIONAL_BEARER, array, closed, errors, json_response, query
 from mburoja.config import Settings
 from mburoja.errors import NotFound
+from mburoja.lifecycle.decay import from_settings
 from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import caller_from_authorization
@@ -34,6 +40,8 @@ from mburoja.web.objects import check_identifier, object_view
 
 
 def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
+    models = from_settings(settings.decay)
+
     def caller(request: Request) -> Caller:
         return caller_from_authorization(
             request.headers.get("authorization"),
@@ -43,7 +51,7 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
     def find(request: Request) -> Response:
         filters = parse_filters(request.query_params, default_limit=500)
-        return json_response(search(store, policy, caller(request), filters))
+        return json_response(search(store, policy, caller(request), filters, decay=models))
 
     def versions(request: Request) -> Response:
         object_id = request.path_params["object_id"]
@@ -77,7 +85,9 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
         return Response(b"".join(parts), media_type="application/json")
 
     def view(request: Request) -> Response:
-        found = object_view(store, policy, caller(request), request.path_params["object_id"])
+        found = object_view(
+            store, policy, caller(request), request.path_params["object_id"], decay=models
+        )
         body = msgspec.to_builtins(found)
         del body["properties"]  # the page's rendering of ``object``
         return json_response(body)
@@ -103,6 +113,29 @@ _REASONS: Final = {
 
 
 _OBSERVABLE: Final = closed({"kind": _STR, "value": _STR})
+_NUM: Final = {"type": "number"}
+_DECAY: Final = {
+    **closed(
+        {
+            "at": _STR,
+            "model": _STR,
+            "score": _NUM,
+            "base": _NUM,
+            "threshold": _NUM,
+            "speed": _NUM,
+            "lifetime_days": _NUM,
+            "reset": _STR,
+            "reset_by": {
+                "type": "string",
+                "pattern": "^(valid_from|modified|sighting|listed by feed .+)$",
+            },
+            "drops_below": _NSTR,
+            "below_threshold": _BOOL,
+            "note": _STR,
+        }
+    ),
+    "nullable": True,
+}
 _HIT: Final = closed(
     {
         "id": _STR,
@@ -118,6 +151,7 @@ _HIT: Final = closed(
         "match": {"type": "string", "enum": ["value", "name", "text"]},
         "value": _NSTR,
         "confidence": {"type": "integer", "nullable": True},
+        "decay": _DECAY,
     }
 )
 _FOUND: Final = closed(
@@ -202,6 +236,7 @@ _VIEW: Final = closed(
             ),
             "nullable": True,
         },
+        "decay": _DECAY,
         "graph": _STR,
     }
 )

@@ -41,7 +41,7 @@ from mburoja.detect.exports import rpz as rpz_format
 from mburoja.detect.exports import suricata as suricata_format
 from mburoja.detect.exports.zeek import SUBDOMAIN_MODES
 from mburoja.errors import ConfigError
-from mburoja.lifecycle import warninglists
+from mburoja.lifecycle import decay, warninglists
 from mburoja.mispfeed import build_feed, write_feed
 from mburoja.policy import Caller, Relation
 from mburoja.stix import timestamps
@@ -138,7 +138,15 @@ def _gather(
     lists = warninglists.from_settings(settings.warninglists)
     with opened(ctx) as store:
         caller, name = org_caller(store, org)
-        found = gather(store, caller, name, at=at, confidence_floor=floor, warninglists=lists)
+        found = gather(
+            store,
+            caller,
+            name,
+            at=at,
+            confidence_floor=floor,
+            warninglists=lists,
+            decay=decay.from_settings(settings.decay),
+        )
         ids = [c.id for c in found.indicators] + [n.id for n in found.not_compiled]
         views = raw_views(store, caller, ids) if raw else {}
     return found, views

@@ -16,9 +16,11 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.table import Table
 
+from mburoja import admin
 from mburoja.cli.common import AsJson, guard, opened, print_json, shown
 from mburoja.cli.render import console, err_console
 from mburoja.config import Settings
@@ -27,7 +29,6 @@ from mburoja.feeds import catalogue, registry
 from mburoja.feeds.catalogue import FeedSpec
 from mburoja.feeds.runner import run_feed
 from mburoja.store.feeds import FeedRun, FeedState
-from mburoja.store.sql import SqlStore
 
 feed_app = typer.Typer(
     help="Feeds: the catalogue and your own feeds, their health and runs.",
@@ -38,44 +39,30 @@ feed_app = typer.Typer(
 Name = Annotated[str, typer.Argument(help="The feed's name (`mburoja feed list`).")]
 
 
-def _summary(store: SqlStore, feed: registry.Feed) -> dict[str, Any]:
-    state = store.feed_state(feed.name)
-    runs = store.feed_runs(feed.name, limit=1)
-    last = runs[0] if runs else None
-    return {
-        "name": feed.name,
-        "source": feed.source,
-        "format": feed.spec.format,
-        "schedule": feed.spec.schedule,
-        "enabled": feed.enabled,
-        "healthy": state.healthy,
-        "failures": state.failures,
-        "last_run": last.finished if last else None,
-        "last_status": last.status if last else None,
-    }
-
-
 @feed_app.command("list")
 def list_feeds(ctx: typer.Context, as_json: AsJson = False) -> None:
     """Every feed: the shipped catalogue (off until enabled) and your own."""
     settings: Settings = ctx.obj
     with opened(ctx) as store:
-        rows = [_summary(store, f) for f in guard(lambda: registry.all_feeds(store, settings))]
+        rows = guard(lambda: admin.feed_rows(store, settings))
     if as_json:
-        print_json(rows)
+        print_json([msgspec.structs.asdict(row) for row in rows])
         return
-    table = Table("name", "source", "format", "schedule", "enabled", "healthy", "last run")
+    table = Table("name", "source", "format", "schedule", "enabled", "healthy", "last run",
+                  "next due")  # fmt: skip
     for row in rows:
-        last = f"{row['last_status']} {row['last_run']}" if row["last_run"] else "-"
-        healthy = "yes" if row["healthy"] else f"NO ({row['failures']} failures)"
+        last = f"{row.last_status} {row.last_run}" if row.last_run else "-"
+        healthy = "yes" if row.healthy else f"NO ({row.failures} failures)"
+        due = (row.next_due or "now") if row.enabled else "-"
         table.add_row(
-            shown(row["name"]),
-            row["source"],
-            shown(row["format"]),
-            shown(row["schedule"]),
-            "yes" if row["enabled"] else "no",
+            shown(row.name),
+            row.source,
+            shown(row.format),
+            shown(row.schedule),
+            "yes" if row.enabled else "no",
             healthy,
             shown(last),
+            shown(due),
         )
     console.print(table)
 
@@ -185,7 +172,8 @@ def show(ctx: typer.Context, name: Name, as_json: AsJson = False) -> None:
     for line in lines:
         console.print(line, markup=False, highlight=False)
     table = Table("started", "status", "seconds", "bytes", "received", "new", "updated",
-                  "unchanged", "rejected", "error", title="latest runs")  # fmt: skip
+                  "unchanged", "rejected", "withdrawn", "events", "error",
+                  title="latest runs")  # fmt: skip
     for run in runs:
         table.add_row(
             shown(run.started),
@@ -194,6 +182,8 @@ def show(ctx: typer.Context, name: Name, as_json: AsJson = False) -> None:
             f"{run.bytes:,}",
             *(f"{n:,}" for n in (run.received, run.new, run.new_versions, run.unchanged)),
             f"{run.rejected:,}",
+            f"{run.withdrawn:,}",
+            _events(run),
             shown(run.error),
         )
     console.print(table)
@@ -257,6 +247,13 @@ def run(
         raise typer.Exit(2)
 
 
+def _events(run: FeedRun) -> str:
+    """A MISP feed run's events: fetched, and skipped as unchanged ("-" for other feeds)."""
+    if not (run.events_fetched or run.events_skipped):
+        return "-"
+    return f"{run.events_fetched:,} new or changed, {run.events_skipped:,} unchanged"
+
+
 def _print_run(run: FeedRun) -> None:
     if run.status == "skipped":
         console.print(f"feed {run.feed!r} skipped: {run.error}", markup=False)
@@ -264,7 +261,9 @@ def _print_run(run: FeedRun) -> None:
     console.print(
         f"feed {run.feed!r}: {run.status} in {run.duration_s:.2f}s, {run.bytes:,} bytes; "
         f"received {run.received:,}, new {run.new:,}, new versions {run.new_versions:,}, "
-        f"unchanged {run.unchanged:,}, rejected {run.rejected:,} ({run.rate:,.0f} items/s)",
+        f"unchanged {run.unchanged:,}, rejected {run.rejected:,} ({run.rate:,.0f} items/s)"
+        + (f"; withdrawn {run.withdrawn:,}" if run.withdrawn else "")
+        + (f"; events {_events(run)}" if run.events_fetched or run.events_skipped else ""),
         markup=False,
         highlight=False,
     )

@@ -19,6 +19,7 @@ import typer
 from mburoja.admin import quarantine_status
 from mburoja.cli.accounts_cmd import collection_app, org_app, token_app, user_app
 from mburoja.cli.common import guard, print_json, store_for
+from mburoja.cli.decay_cmd import decay_app
 from mburoja.cli.disinfo_cmd import disinfo_app
 from mburoja.cli.export_cmd import export_app
 from mburoja.cli.feed_cmd import feed_app
@@ -36,6 +37,7 @@ from mburoja.cli.render import (
 )
 from mburoja.cli.taxii_cmd import taxii_app
 from mburoja.cli.warninglist_cmd import warninglist_app
+from mburoja.cli.worker_cmd import worker
 from mburoja.config import Settings, ensure_secret, load_settings
 from mburoja.demo.accounts import demo_accounts
 from mburoja.ingest.ioc_list import IocOptions
@@ -69,6 +71,8 @@ app.add_typer(export_app, name="export")
 app.add_typer(disinfo_app, name="disinfo")
 app.add_typer(warninglist_app, name="warninglist")
 app.add_typer(feed_app, name="feed")
+app.add_typer(decay_app, name="decay")
+app.command()(worker)
 
 
 class Format(StrEnum):

@@ -57,6 +57,7 @@ from mburoja.detect.model import Record
 from mburoja.detect.reference import Hit, ReferenceMatcher
 from mburoja.errors import ConfigError
 from mburoja.ingest.pipeline import Ingestor
+from mburoja.lifecycle import decay
 from mburoja.lifecycle.warninglists import from_settings
 from mburoja.policy import RECIPIENTS_PROPERTY
 from mburoja.stix import timestamps
@@ -132,6 +133,7 @@ class Detector:
             store,
             confidence_floor=self.detect.confidence_floor,
             warninglists=from_settings(settings.warninglists),
+            decay=decay.from_settings(settings.decay),
         )
         self.matcher = make_matcher(self.detect, matcher)
         self.evaluator = Evaluator(window_s=self.detect.evaluate_window_s)

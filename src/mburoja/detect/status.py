@@ -55,7 +55,7 @@ from mburoja.detect.exports import (
 )
 from mburoja.detect.index import epoch
 from mburoja.errors import InputFormatError, NotFound
-from mburoja.lifecycle import warninglists
+from mburoja.lifecycle import decay, warninglists
 from mburoja.policy import RECIPIENTS_PROPERTY, Caller, Policy
 from mburoja.stix import timestamps
 from mburoja.stix.identifiers import identifier_type, is_identifier
@@ -597,6 +597,7 @@ def export_file(
         at=at,
         confidence_floor=settings.detect.confidence_floor,
         warninglists=warninglists.from_settings(settings.warninglists),
+        decay=decay.from_settings(settings.decay),
     )
     content_type, filename = EXPORTS[fmt]
     if fmt == "suricata":

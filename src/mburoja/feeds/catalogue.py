@@ -55,6 +55,11 @@ _NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _INTERVAL: Final = re.compile(r"(?:\d+[smhdw])+")
 _INTERVAL_PART: Final = re.compile(r"(\d+)([smhdw])")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COLLECTION_URL: Final = re.compile(r"(?P<root>.+/)collections/(?P<id>[^/?#]+)/?")
+AUTH_KINDS: Final = ("none", "bearer", "basic")
+#: Formats fetched in several requests, incrementally: a run does not see the whole list.
+_INCREMENTAL: Final = frozenset({"misp-feed", "taxii"})
 
 
 class FormatOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -72,6 +77,11 @@ class FormatOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     comment_prefixes: tuple[str, ...] = ("#",)
     header: bool = False  # the first non-comment row names the columns
     tags_separator: str = ","
+    # taxii: credentials never sit in a catalogue; ``auth_env`` names the environment
+    # variable holding the bearer token ("bearer") or "user:password" ("basic").
+    auth: str = "none"  # none, bearer or basic
+    auth_env: str | None = None
+    page_limit: int = 1000  # objects asked for per TAXII page
 
 
 class FeedSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -88,6 +98,10 @@ class FeedSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     yields: tuple[str, ...] = ()
     enabled: bool = False
     full_snapshot: bool = False  # each download is the whole list (missing = withdrawn)
+    missing_runs: int = 3  # good runs in a row a full-snapshot value may be missing
+    #: list formats: also store each value's SCO and a ``based-on`` from the indicator
+    #: (off: the indicator's pattern holds the value; three times fewer objects to store)
+    observables: bool = False
     labels: tuple[str, ...] = ()
     description: str = ""
     options: FormatOptions = FormatOptions()
@@ -106,6 +120,15 @@ def interval_seconds(text: str) -> int:
     if not _INTERVAL.fullmatch(compact):
         raise ValueError(f"{text!r} is not an interval (use e.g. 15m, 1h, 1d)")
     return sum(int(n) * _UNIT_S[unit] for n, unit in _INTERVAL_PART.findall(compact))
+
+
+def taxii_collection(url: str) -> tuple[str, str] | None:
+    """(API root URL, collection id) of a TAXII collection URL
+    ``<api root>collections/<id>/``, or None when ``url`` is not one."""
+    match = _COLLECTION_URL.fullmatch(url)
+    if match is None:
+        return None
+    return match["root"], match["id"]
 
 
 def _known_formats() -> frozenset[str]:
@@ -151,6 +174,46 @@ def _problems(spec: FeedSpec) -> list[tuple[str, str]]:
         found.append(("options.column", "the csv format needs the column of the value"))
     if any(not prefix for prefix in opts.comment_prefixes):
         found.append(("options.comment_prefixes", "an empty prefix would skip every line"))
+    if spec.missing_runs < 1:
+        found.append(("missing_runs", f"{spec.missing_runs} is below 1"))
+    if spec.full_snapshot and spec.format in _INCREMENTAL:
+        found.append(
+            (
+                "full_snapshot",
+                f"a {spec.format} feed is read incrementally, never whole; "
+                "set full_snapshot = false",
+            )
+        )
+    found.extend(_taxii_problems(spec))
+    return found
+
+
+def _taxii_problems(spec: FeedSpec) -> list[tuple[str, str]]:
+    """(field, reason) for the TAXII options and URL of ``spec``."""
+    found: list[tuple[str, str]] = []
+    opts = spec.options
+    if opts.auth not in AUTH_KINDS:
+        found.append(("options.auth", f"{opts.auth!r}: use one of {', '.join(AUTH_KINDS)}"))
+    if opts.auth_env is not None and not _ENV_NAME.fullmatch(opts.auth_env):
+        found.append(("options.auth_env", f"{opts.auth_env!r} is not an environment variable name"))
+    if opts.auth in ("bearer", "basic") and opts.auth_env is None:
+        found.append(
+            (
+                "options.auth_env",
+                f"auth {opts.auth!r} needs the name of the environment "
+                'variable holding the secret, e.g. auth_env = "MBUROJA_FEED_X_TOKEN"',
+            )
+        )
+    if opts.page_limit < 1:
+        found.append(("options.page_limit", f"{opts.page_limit} is below 1"))
+    if spec.format == "taxii" and taxii_collection(spec.url) is None:
+        found.append(
+            (
+                "url",
+                f"{spec.url!r} is not a TAXII collection URL; give "
+                "<api root>collections/<collection id>/",
+            )
+        )
     return found
 
 

@@ -38,7 +38,7 @@ import re
 import socket
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpcore
 import httpx
@@ -69,6 +69,12 @@ _SHARED_ADDRESS_SPACE = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 # An IPv4 host in any notation inet_aton accepts: 1 to 4 parts, decimal, octal or 0x-hex.
 _INET_ATON_FORM = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.I)
+
+
+class RateLimiter(Protocol):
+    """Anything that blocks until a request to ``host`` may go (``feeds.ratelimit``)."""
+
+    def wait(self, host: str) -> None: ...
 
 
 class Fetched(msgspec.Struct, frozen=True):
@@ -239,6 +245,8 @@ class Fetcher:
     ``transport`` replaces the network (tests inject failures with ``httpx.MockTransport``);
     the scheme and address checks still run for every hop, but a supplied transport is trusted
     to connect where it is told, so the connection is pinned only with the default transport.
+    ``limiter``, if given, is waited on for the host of every request sent, redirect hops
+    included (a per-host rate limit); None sends at once.
     """
 
     def __init__(
@@ -246,9 +254,12 @@ class Fetcher:
         settings: FetchSettings,
         max_bytes: int,
         transport: httpx.BaseTransport | None = None,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._settings = settings
         self._max_bytes = max_bytes
+        self._limiter = limiter
         self._backend: PinnedBackend | None = None
         if transport is None:
             self._backend = PinnedBackend()
@@ -310,6 +321,8 @@ class Fetcher:
         self._client.cookies.clear()
         for _hop in range(self._settings.max_redirects + 1):
             self._admit(current)
+            if self._limiter is not None:
+                self._limiter.wait(current.host)
             response = self._send(method, current, request_headers, basic_auth, content)
             try:
                 location = response.headers.get("location")

@@ -11,6 +11,10 @@ with the value in some column. Each recognised value (refanged first, see
   ``file`` with one hash, ``autonomous-system``) with its deterministic STIX id;
 * a ``relationship`` ``based-on`` from the indicator to the SCO.
 
+``IocOptions.scope`` gives one list (a feed) its own indicator ids, and
+``IocOptions.observables`` False leaves out the SCO and the relationship: the indicator's
+pattern already holds the value, and search and detection read it from there.
+
 With a TLP level every object carries its marking, SCOs and relationships too, since access
 is decided per object; the TLP 2.0 marking-definition is emitted once, before the first
 indicator. The provenance label (``source``) is not written into the objects: the ingest
@@ -52,6 +56,13 @@ class IocOptions(msgspec.Struct, frozen=True, kw_only=True):
     valid_until: str | None = None
     column: str | None = None  # CSV: column name or 0-based index; default: every cell
     delimiter: str | None = None  # CSV: sniffed if None
+    #: None: the indicator id depends on the pattern alone (the same on every instance and
+    #: from every list); a scope (a feed's ``feed:<name>``) gives the list its own indicator
+    #: of each value, so two feeds listing one value with different TLP, confidence or
+    #: labels do not overwrite each other's indicator on every run
+    scope: str | None = None
+    #: also make the value's SCO and the indicator's ``based-on`` relationship to it
+    observables: bool = True
 
 
 _EXPECTED: Final = "(expected ip, cidr, domain, url, hash, email or ASN)"
@@ -118,6 +129,10 @@ class Converter:
         self.seen: set[tuple[str, str]] = set()
         self.marking: dict[str, object] | None = None
         self.common: dict[str, Any] = {}
+        self.id_prefix = b"mburoja-ioc|" + (
+            b"" if options.scope is None else options.scope.encode() + b"|"
+        )
+        self.observables = options.observables
         if options.tlp is not None:
             try:
                 marking_id = markings.tlp_marking_id(options.tlp)
@@ -155,8 +170,7 @@ class Converter:
             yield self._raw(self.marking, index)
             self.marking = None
         pattern = pattern_for(kind, value)
-        indicator_id = uuid5_id("indicator", f"mburoja-ioc|{pattern}".encode())
-        sco = _sco(kind, value)
+        indicator_id = uuid5_id("indicator", self.id_prefix + pattern.encode())
         indicator = {
             "type": "indicator",
             "spec_version": "2.1",
@@ -172,6 +186,10 @@ class Converter:
             **(extra or {}),
             **self.common,
         }
+        yield self._raw(indicator, index)
+        if not self.observables:
+            return
+        sco = _sco(kind, value)
         relationship = {
             "type": "relationship",
             "spec_version": "2.1",
@@ -185,7 +203,6 @@ class Converter:
             "target_ref": sco["id"],
             **self.common,
         }
-        yield self._raw(indicator, index)
         yield self._raw({**sco, **self.common}, index)
         yield self._raw(relationship, index)
 

@@ -100,23 +100,45 @@ class Detection:
         return {str(org): str(identity) for org, identity in rows}
 
     def indicator_versions(
-        self, since_seq: int, limit: int, *, with_markings: bool = False
+        self, since_seq: int, limit: int, *, with_markings: bool = False, with_source: bool = False
     ) -> list[tuple[Any, ...]]:
         """Current indicator versions committed after ``since_seq``, in commit order:
-        ``(seq, owner, raw)`` rows, plus the markings tuple when asked."""
+        ``(seq, owner, raw)`` rows, plus the markings tuple when asked, then the ingest
+        source of the version when asked (what chooses its decay model)."""
         ph = self._ph
         with self.engine.connect() as conn:
             rows = conn.exec_driver_sql(
-                "SELECT seq, owner, raw, markings FROM objects WHERE type = 'indicator'"
+                "SELECT seq, owner, raw, markings, source FROM objects WHERE type = 'indicator'"
                 f" AND is_current = {self._true} AND seq > {ph} ORDER BY seq LIMIT {ph}",
                 (since_seq, limit),
             ).all()
-        if with_markings:
-            return [
-                (seq, owner, bytes(raw), tuple(markings.split()) if markings else ())
-                for seq, owner, raw, markings in rows
-            ]
-        return [(seq, owner, bytes(raw)) for seq, owner, raw, _markings in rows]
+        out: list[tuple[Any, ...]] = []
+        for seq, owner, raw, markings, source in rows:
+            row: tuple[Any, ...] = (seq, owner, bytes(raw))
+            if with_markings:
+                row += (tuple(markings.split()) if markings else (),)
+            if with_source:
+                row += (source,)
+            out.append(row)
+        return out
+
+    def sighting_versions(
+        self, since_seq: int, limit: int
+    ) -> list[tuple[int, str | None, tuple[str, ...], bytes]]:
+        """Current sighting versions committed after ``since_seq``, in commit order:
+        ``(seq, owner, markings, raw)`` rows, unread by any policy (decay reads the newest
+        sighting of each indicator from them)."""
+        ph = self._ph
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT seq, owner, markings, raw FROM objects WHERE type = 'sighting'"
+                f" AND is_current = {self._true} AND seq > {ph} ORDER BY seq LIMIT {ph}",
+                (since_seq, limit),
+            ).all()
+        return [
+            (int(seq), owner, tuple(markings.split()) if markings else (), bytes(raw))
+            for seq, owner, markings, raw in rows
+        ]
 
     @property
     def _true(self) -> str:

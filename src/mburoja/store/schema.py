@@ -421,3 +421,42 @@ feed_runs = Table(
     Column("error", Text),
 )
 Index("feed_runs_feed", feed_runs.c.feed, feed_runs.c.id)
+
+# -- what feed runs remember (revision 0011) ---------------------------------------------------
+
+# The indicator ids a full-snapshot feed listed: ``missing`` counts its good runs in a row
+# without the value (0: listed in the last one), ``missing_since`` the first of them. A value
+# is withdrawn (and its row dropped) once ``missing`` reaches the feed's ``missing_runs``.
+feed_values = Table(
+    "feed_values",
+    metadata,
+    Column("feed", Text, primary_key=True),
+    Column("indicator_id", Text, primary_key=True),
+    Column("missing", Integer, nullable=False),
+    Column("missing_since", Text),
+)
+
+# Each MISP feed's manifest as of its last good run, event uuid -> the manifest's timestamp:
+# the next run fetches only the events whose timestamp is new or changed.
+feed_events = Table(
+    "feed_events",
+    metadata,
+    Column("feed", Text, primary_key=True),
+    Column("event_uuid", Text, primary_key=True),
+    Column("timestamp", BigInteger, nullable=False),
+)
+
+# Each TAXII feed's cursor: the ``X-TAXII-Date-Added-Last`` of its last committed page, and
+# whether the run that saved it was cut between pages (the next asks from just before it).
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("feed", Text, primary_key=True),
+    Column("date_added_last", Text),
+    Column("cut", Boolean, nullable=False),
+    Column("updated", Text, nullable=False),
+)
+
+# Runs count MISP events fetched and skipped as unchanged, and values withdrawn.
+for _count in ("events_fetched", "events_skipped", "withdrawn"):
+    feed_runs.append_column(Column(_count, BigInteger, nullable=False, server_default="0"))

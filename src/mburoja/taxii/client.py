@@ -40,7 +40,7 @@ import msgspec
 
 from mburoja.config import FetchSettings, Settings
 from mburoja.errors import ConfigError, InputFormatError
-from mburoja.ingest.fetch import Fetched, Fetcher, status_error
+from mburoja.ingest.fetch import Fetched, Fetcher, RateLimiter, status_error
 from mburoja.ingest.pipeline import REPORT_REJECTS, Ingestor, IngestReport, ProgressFn
 from mburoja.stix import timestamps
 from mburoja.stix.model import RawObject, Reject
@@ -137,7 +137,8 @@ class TaxiiClient:
     """Talks TAXII 2.1 to one server through a ``Fetcher`` (see the module docstring).
 
     Give ``auth`` (user, password) for HTTP Basic or ``token`` for a Bearer token, not both.
-    ``transport`` replaces the network, for failure-injection tests only.
+    ``transport`` replaces the network, for failure-injection tests only; ``limiter`` spaces
+    the requests to one host (a feed run passes the process's per-host limit).
     """
 
     def __init__(
@@ -148,6 +149,7 @@ class TaxiiClient:
         auth: tuple[str, str] | None = None,
         token: str | None = None,
         transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if auth is not None and token is not None:
             raise ConfigError("give either a user and password or a token, not both")
@@ -155,7 +157,7 @@ class TaxiiClient:
         self._headers = {"Accept": MEDIA_TYPE}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"
-        self._fetcher = Fetcher(fetch, max_bytes, transport)
+        self._fetcher = Fetcher(fetch, max_bytes, transport, limiter=limiter)
 
     def __enter__(self) -> TaxiiClient:
         return self

@@ -32,6 +32,7 @@ SECTIONS: Final = (
     ("tokens", "Tokens"),
     ("peers", "Peers"),
     ("collections", "Collections"),
+    ("feeds", "Feeds"),
     ("quarantine", "Quarantine"),
 )
 #: what a change's redirect says; the query string carries only these codes
@@ -48,6 +49,8 @@ DONE: Final = {
     "peer-paused": "The peer was paused; what it is owed stays in its outbox.",
     "collection-added": "The collection was added.",
     "grant-set": "The grant was set.",
+    "feed-enabled": "The feed was enabled: the scheduler runs it when it is due.",
+    "feed-disabled": "The feed was disabled; what it stored stays.",
     "dismissed": "The quarantined item was dismissed.",
 }
 RELATIONS_TO_SET: Final = tuple(r for r in ORG_RELATIONS if r != "home")
@@ -120,6 +123,8 @@ class AdminPages:
             grantees = [(EVERY_ORG, "* (every organisation)"), (ANONYMOUS_ORG, "anonymous")]
             grantees += [(o.id, o.name) for o in store.orgs() if o.relation != "home"]
             return {"collections": admin.collection_rows(store), "grantees": grantees}
+        if section == "feeds":
+            return {"feeds": admin.feed_rows(store, self.web.settings)}
         return {}
 
     def show(
@@ -152,6 +157,7 @@ class AdminPages:
             "tokens": sum(1 for t in admin.token_rows(self.store) if not t.revoked),
             "peers": len(self.store.peers()),
             "collections": len(self.store.collections()),
+            "feeds": sum(1 for f in admin.feed_rows(self.store, self.web.settings) if f.enabled),
             "quarantine": len(admin.quarantine_rows(self.store, "open", admin.MAX_LIST)),
         }
         return self.web.show(
@@ -263,6 +269,13 @@ class AdminPages:
         admin.set_peer_enabled(self.store, required(form, "peer"), enabled)
         return "peer-enabled" if enabled else "peer-paused"
 
+    def enable_feed(self, _signed: Signed, form: FormData) -> str:
+        from mburoja.feeds import registry  # feeds import the store: load when asked
+
+        enabled = checked(form, "enabled")
+        registry.set_enabled(self.store, self.web.settings, required(form, "feed"), enabled)
+        return "feed-enabled" if enabled else "feed-disabled"
+
     def add_collection(self, _signed: Signed, form: FormData) -> str:
         admin.new_collection(
             self.store,
@@ -301,5 +314,6 @@ def routes(web: WebContext) -> list[BaseRoute]:
         web.post("/admin/peers/enabled", pages.change("peers", pages.enable_peer)),
         web.post("/admin/collections", pages.change("collections", pages.add_collection)),
         web.post("/admin/collections/grant", pages.change("collections", pages.grant)),
+        web.post("/admin/feeds/enabled", pages.change("feeds", pages.enable_feed)),
         *admin_quarantine.routes(web),
     ]

@@ -11,6 +11,9 @@ indexes up to ``CATCH_UP`` versions the background indexer has not reached yet (
 just ingested is found), and says when the index is still behind (``windowed``). Every
 candidate is confirmed against the view the caller's policy gives, so a redacted property
 never makes a match and nothing the caller may not see is found, counted or named.
+
+An indicator hit that a decay model takes carries its decay score
+(:mod:`mburoja.lifecycle.scores`), counting only the sightings the caller may see.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import msgspec
 import orjson
 
 from mburoja.errors import MburojaError, Terminal
+from mburoja.lifecycle.decay import DecayModels
+from mburoja.lifecycle.scores import Explained, indicator_decay, sightings_of
 from mburoja.policy import Caller, Policy
 from mburoja.stix.markings import TLP_ORDER
 from mburoja.stix.model import Observable
@@ -69,6 +74,8 @@ class Hit(SearchHit, frozen=True, kw_only=True):
     match: str  # value, name or text
     value: str | None
     confidence: int | None
+    #: the decay score now (indicators a decay model takes only)
+    decay: Explained | None = None
 
     @property
     def tlp_css(self) -> str:
@@ -200,9 +207,18 @@ def visible_search(
     )
 
 
-def search(store: SqlStore, policy: Policy, caller: Caller, filters: Filters) -> Found:
+def search(
+    store: SqlStore,
+    policy: Policy,
+    caller: Caller,
+    filters: Filters,
+    *,
+    decay: DecayModels | None = None,
+    now: float | None = None,
+) -> Found:
     """Every object ``caller`` may see that matches ``filters.query`` by value, name or
-    text and passes the filters; value matches first, then name, then text."""
+    text and passes the filters; value matches first, then name, then text. With
+    ``decay`` (the models in force), indicator hits carry their score at ``now``."""
     started = time.perf_counter()
     query = filters.query
     if not query:
@@ -276,6 +292,8 @@ def search(store: SqlStore, policy: Policy, caller: Caller, filters: Filters) ->
         )
         if len(hits) == filters.limit:
             break
+    if decay:
+        hits = _with_decay(store, policy, caller, hits, kept, decay, now)
     return Found(
         query=query,
         keys=by_value.keys,
@@ -286,6 +304,41 @@ def search(store: SqlStore, policy: Policy, caller: Caller, filters: Filters) ->
         elapsed_ms=round((time.perf_counter() - started) * 1000, 3),
         windowed=windowed,
     )
+
+
+def _with_decay(
+    store: SqlStore,
+    policy: Policy,
+    caller: Caller,
+    hits: list[Hit],
+    kept: list[tuple[str, StoredVersion, dict[str, Any], str]],
+    models: DecayModels,
+    now: float | None,
+) -> list[Hit]:
+    """``hits`` with the decay score of each indicator a model takes."""
+    now = time.time() if now is None else now
+    bodies = {oid: (version, body) for oid, version, body, _match in kept}
+    indicators = [h.id for h in hits if h.type == "indicator"]
+    if not indicators:
+        return hits
+    seen = sightings_of(store, indicators, policy, caller, now)
+    listed = store.listed_times(indicators)
+    out: list[Hit] = []
+    for hit in hits:
+        if hit.type == "indicator":
+            version, body = bodies[hit.id]
+            explained = indicator_decay(
+                models,
+                body,
+                version.source,
+                version.owner,
+                seen.get(hit.id),
+                now,
+                listed.get(hit.id),
+            )
+            hit = msgspec.structs.replace(hit, decay=explained)
+        out.append(hit)
+    return out
 
 
 def _text_match(body: dict[str, Any], query: str, words: list[str]) -> str | None:

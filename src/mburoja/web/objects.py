@@ -1,7 +1,8 @@
 """The object page (``/objects/<id>``) and what ``GET /api/objects/{id}/view`` answers: one
 object as the caller may see it, every version it may see with what changed between them,
 where each version came from and whether its signature verified, the objects that refer to
-it and that it refers to, its sightings, and which sensor exports would carry it.
+it and that it refers to, its sightings, which sensor exports would carry it, and, for an
+indicator a decay model takes, its decay score (:mod:`mburoja.lifecycle.scores`).
 
 Everything is read through the policy as the caller. An id the caller may not see gets the
 same answer as an id that does not exist, so that existence does not leak.
@@ -9,6 +10,7 @@ same answer as an id that does not exist, so that existence does not leak.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -21,6 +23,8 @@ from mburoja.detect.compile import Compiled, compile_indicator
 from mburoja.detect.exports import flat, nft, rpz, suricata, zeek
 from mburoja.detect.exports.selection import Render, render_keys
 from mburoja.errors import MburojaError, NotFound
+from mburoja.lifecycle.decay import DecayModels, from_settings
+from mburoja.lifecycle.scores import Explained, indicator_decay, sightings_of
 from mburoja.policy import Caller, Policy
 from mburoja.stix.identifiers import is_identifier
 from mburoja.store.browse import RefRow
@@ -135,6 +139,8 @@ class ObjectView(msgspec.Struct, frozen=True, kw_only=True):
     links: tuple[Link, ...]
     sightings: tuple[Sighting, ...]
     exports: Exports | None
+    #: the decay score now (indicators a decay model takes only)
+    decay: Explained | None
     graph: str
 
     @property
@@ -147,8 +153,18 @@ def check_identifier(object_id: str) -> None:
         raise BadIdentifier(f"{object_id[:100]!r} is not a STIX identifier (type--UUID)")
 
 
-def object_view(store: SqlStore, policy: Policy, caller: Caller, object_id: str) -> ObjectView:
-    """What ``caller`` may see of ``object_id``; ``NotFound`` when nothing (or no object)."""
+def object_view(
+    store: SqlStore,
+    policy: Policy,
+    caller: Caller,
+    object_id: str,
+    *,
+    decay: DecayModels | None = None,
+    now: float | None = None,
+) -> ObjectView:
+    """What ``caller`` may see of ``object_id``; ``NotFound`` when nothing (or no object).
+    ``decay``: the decay models in force (None: none shown); ``now``: the time the score is
+    given for (None: now)."""
     check_identifier(object_id)
     shown: list[tuple[Any, dict[str, Any]]] = []
     for v in store.versions(object_id):
@@ -195,8 +211,27 @@ def object_view(store: SqlStore, policy: Policy, caller: Caller, object_id: str)
         links=tuple(_links(store, policy, caller, object_id, current[0].seq)),
         sightings=tuple(_sightings(store, policy, caller, object_id)),
         exports=exports(body, current[0].owner) if current[0].type == "indicator" else None,
+        decay=_decay(store, policy, caller, current[0], body, decay, now),
         graph=f"/graph/{object_id}",
     )
+
+
+def _decay(
+    store: SqlStore,
+    policy: Policy,
+    caller: Caller,
+    version: Any,
+    body: dict[str, Any],
+    models: DecayModels | None,
+    now: float | None,
+) -> Explained | None:
+    """The current version's decay, counting the sightings ``caller`` may see."""
+    if models is None or not models or version.type != "indicator" or not version.is_current:
+        return None
+    now = time.time() if now is None else now
+    sighted = sightings_of(store, [version.id], policy, caller, now).get(version.id)
+    listed = store.listed_times([version.id]).get(version.id)
+    return indicator_decay(models, body, version.source, version.owner, sighted, now, listed)
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> tuple[Change, ...]:
@@ -339,10 +374,12 @@ def _cell(value: Any) -> str:
 
 
 def routes(web: WebContext) -> list[BaseRoute]:
+    models = from_settings(web.settings.decay)
+
     def page(request: Request, signed: Signed) -> Response:
         object_id = request.path_params["object_id"]
         try:
-            view = object_view(web.store, web.policy, signed.caller, object_id)
+            view = object_view(web.store, web.policy, signed.caller, object_id, decay=models)
         except BadIdentifier as exc:
             return web.error(400, "Not an object id", str(exc), signed)
         except NotFound:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from mburoja.lifecycle.decay import from_settings
 from mburoja.web.context import MAX_FIELD, Signed, WebContext
 from mburoja.web.lookup import TLP_CHOICES, FilterError, parse_filters, search
 
@@ -19,13 +20,17 @@ FIELDS = ("q", "type", "tlp", "source", "since", "until", "min_confidence")
 
 
 def routes(web: WebContext) -> list[BaseRoute]:
+    models = from_settings(web.settings.decay)
+
     def page(request: Request, signed: Signed) -> Response:
         form = {name: request.query_params.get(name, "")[:MAX_FIELD] for name in FIELDS}
         context: dict[str, Any] = {"form": form, "tlps": TLP_CHOICES, "found": None, "error": None}
         try:
             filters = parse_filters(form)
             if filters.query:
-                found = context["found"] = search(web.store, web.policy, signed.caller, filters)
+                found = context["found"] = search(
+                    web.store, web.policy, signed.caller, filters, decay=models
+                )
                 # how far the text index is behind counts every organisation's versions:
                 # only the home organisation is told the number
                 home = found.windowed and web.is_home(signed)

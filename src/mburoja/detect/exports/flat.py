@@ -116,6 +116,7 @@ def write_stix(
     for reason, n in reasons_count(kept).items():
         included[f"{NOT_COMPILED}: {reason}"] += n
     skipped.update(options.warning_listed)
+    skipped.update(options.decayed)
     given = reasons_count(supplied)
     for reason, n in options.not_compiled.items():
         if n > given.get(reason, 0):

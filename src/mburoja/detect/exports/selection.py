@@ -9,7 +9,9 @@ pattern only selects candidates, so writing it to a sensor would block more than
 indicator says. Every indicator left out is counted with its reason, and so is every key a
 format drops from an indicator it does include. An indicator held out by a warning list
 (:mod:`mburoja.lifecycle.warninglists`) never reaches the writers; the options count it
-under ``warning list <name>``, and every report lists it among the left out.
+under ``warning list <name>``, and every report lists it among the left out. So does an
+indicator whose decay score fell to its model's threshold (:mod:`mburoja.lifecycle.decay`),
+under ``decayed below threshold <n> (model <name>)``.
 
 The export's TLP level is the strictest level among the indicators included (an indicator
 without a TLP marking counts as the policy's default level), computed by the policy layer.
@@ -64,7 +66,8 @@ class ExportOptions(msgspec.Struct, frozen=True, kw_only=True):
     indicator without TLP; ``not_compiled`` counts, by reason, the visible active indicators
     that could not be compiled, so that the report accounts for them too; ``warning_listed``
     counts, by reason (``warning list <name>``), the visible active indicators held out
-    because a key hit a warning list.
+    because a key hit a warning list; ``decayed`` counts, by reason, those left out because
+    their decay score is at or under their model's threshold.
     """
 
     generated: str
@@ -73,6 +76,7 @@ class ExportOptions(msgspec.Struct, frozen=True, kw_only=True):
     neutral: frozenset[str] = frozenset()
     not_compiled: Mapping[str, int] = msgspec.field(default_factory=dict)
     warning_listed: Mapping[str, int] = msgspec.field(default_factory=dict)
+    decayed: Mapping[str, int] = msgspec.field(default_factory=dict)
 
 
 class ExportReport(msgspec.Struct, kw_only=True):
@@ -192,6 +196,7 @@ def select(
         {f"not compiled: {reason}": n for reason, n in options.not_compiled.items()}
     )
     skipped.update(options.warning_listed)
+    skipped.update(options.decayed)
     dropped: Counter[str] = Counter()
     entries: set[Entry] = set()
     included: dict[str, Compiled] = {}

@@ -12,8 +12,9 @@ time) and ``limits`` the input caps. The items go straight to ``ingest.pipeline.
 
 What every parser promises:
 
-* each data line (or JSON entry) gives its objects (indicator, SCO, ``based-on``, made by
-  ``ingest.ioc_list.Converter``, so ids are deterministic and a re-read is "unchanged") or
+* each data line (or JSON entry) gives its objects (the indicator, with the SCO and a
+  ``based-on`` when the feed sets ``observables``, made by ``ingest.ioc_list.Converter``
+  with ids of the feed's own, so a re-read is "unchanged") or
   exactly one ``Reject`` whose ``origin`` is ``"<origin>:line N"`` (``":entry N"`` for JSON)
   and whose reason says what is wrong; a value repeated in one document gives nothing more;
 * values are refanged; the feed's TLP marks every object; its confidence and labels, with a
@@ -22,9 +23,9 @@ What every parser promises:
 
 ``misp-feed`` and ``taxii`` are not single documents: a MISP feed is a ``manifest.json`` and
 one request per event, a TAXII collection is paged. They are listed in ``ROUTED`` so the
-catalogue accepts them; the scheduler hands such feeds to the existing importers
-(``ingest.sources.items_for(url, fmt="misp-feed")`` and ``taxii.client.TaxiiClient``)
-instead of a parser here, and ``read`` refuses them.
+catalogue accepts them; a feed run reads them incrementally through
+``feeds.incremental`` (the MISP importer per changed event, ``taxii.client.TaxiiClient``
+per page) instead of a parser here, and ``read`` refuses them.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ FORMATS: Final[dict[str, Parser]] = {
 
 #: Formats that need several requests: name -> the importer the scheduler routes them to.
 ROUTED: Final[dict[str, str]] = {
-    "misp-feed": "mburoja.ingest.sources.items_for (fmt='misp-feed')",
-    "taxii": "mburoja.taxii.client.TaxiiClient",
+    "misp-feed": "mburoja.feeds.incremental (manifest, then each new or changed event)",
+    "taxii": "mburoja.feeds.incremental (pages added after the feed's cursor)",
 }
 
 

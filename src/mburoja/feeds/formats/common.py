@@ -1,8 +1,10 @@
 """What every line- or entry-based feed parser shares: the converter, rejects, timestamps.
 
-Values become objects through ``ingest.ioc_list.Converter``, so a feed's indicator for a
-value is the very object (same id, same pattern, same SCO) an IOC list upload makes, and the
-feed's TLP, confidence and labels are applied as ``IocOptions`` applies them. A reject's
+Values become objects through ``ingest.ioc_list.Converter``, with the feed's TLP,
+confidence and labels applied as ``IocOptions`` applies them. The indicator ids are the
+feed's own (the scope ``feed:<name>``: deterministic, so a re-read is "unchanged", and
+apart from another feed's indicator of the same value); the SCO and its ``based-on`` are
+made only for a feed with ``observables = true``. A reject's
 ``origin`` names its place, ``"<origin>:line 17"`` (or ``":entry 3"`` for JSON feeds).
 """
 
@@ -35,12 +37,24 @@ _FEED_TIME: Final = re.compile(
 )
 
 
-def converter(spec: FeedSpec, origin: str, now: str) -> Converter:
-    """The value converter with the feed's TLP, confidence and labels."""
-    options = IocOptions(
-        source=spec.name, tlp=spec.tlp, confidence=spec.confidence, labels=spec.labels
+def ioc_options(spec: FeedSpec) -> IocOptions:
+    """How a feed's values become objects: its TLP, confidence and labels, indicator ids of
+    its own (``feed:<name>`` scope, so two feeds listing one value each keep their own
+    indicator with their own TLP and confidence, and withdraw or age it on their own), and
+    SCOs only when the feed asks for them."""
+    return IocOptions(
+        source=spec.name,
+        tlp=spec.tlp,
+        confidence=spec.confidence,
+        labels=spec.labels,
+        scope=f"feed:{spec.name}",
+        observables=spec.observables,
     )
-    return Converter(origin, options, now)
+
+
+def converter(spec: FeedSpec, origin: str, now: str) -> Converter:
+    """The value converter of the feed (see ``ioc_options``)."""
+    return Converter(origin, ioc_options(spec), now)
 
 
 def lines(data: bytes) -> Iterator[tuple[int, bytes]]:
