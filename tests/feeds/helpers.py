@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from mburoja.config import LimitSettings
+from mburoja.config import LimitSettings, Settings, load_settings
 from mburoja.feeds.catalogue import FeedSpec
 from mburoja.feeds.formats import read
 from mburoja.stix.model import RawObject, Reject
@@ -73,3 +73,22 @@ def data_lines(fixture: str, comment: str = "#") -> list[int]:
         for n, line in enumerate(text, start=1)
         if line.strip() and not line.strip().startswith(comment)
     ]
+
+
+def run_settings(tmp_path: Path, *, fetch: dict[str, Any] | None = None, **feeds: Any) -> Settings:
+    """Settings for feed runs against the local feed server: private addresses allowed, no
+    per-host wait, quick retries; ``feeds`` and ``fetch`` override."""
+    return load_settings(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "fetch": {"allow_private": True, **(fetch or {})},
+            "feeds": {
+                "retries": 1,
+                "backoff_s": 0.01,
+                "unhealthy_after": 3,
+                "per_host_interval_s": 0,
+                **feeds,
+            },
+        },
+    )

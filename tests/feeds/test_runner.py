@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.feeds import registry
 from mburoja.feeds.runner import run_feed
 from mburoja.store.feeds import FeedRun
 from mburoja.store.sql import SqlStore
 from tests.feeds.feedserver import Document, FeedServer, feed_server
-from tests.feeds.helpers import spec_for
+from tests.feeds.helpers import run_settings, spec_for
 
 LIST_V1 = b"# test list\n192.0.2.10\n198.51.100.20\nnot-an-indicator value\n"
 LIST_V2 = LIST_V1 + b"203.0.113.30\n"
@@ -25,19 +25,7 @@ MODIFIED = "Sun, 22 Nov 2026 10:00:00 GMT"
 
 
 def _settings(tmp_path: Path, **fetch: Any) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True, **fetch},
-            "feeds": {
-                "retries": 1,
-                "backoff_s": 0.01,
-                "unhealthy_after": 3,
-                "per_host_interval_s": 0,
-            },
-        },
-    )
+    return run_settings(tmp_path, fetch=fetch)
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.feeds import registry
 from mburoja.feeds.runner import run_feed
 from mburoja.store.sql import SqlStore
 from tests.feeds.feedserver import Document, FeedServer, feed_server
-from tests.feeds.helpers import spec_for
+from tests.feeds.helpers import run_settings, spec_for
 
 UUIDS = (
     "5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a51",
@@ -25,19 +25,7 @@ ORG = {"name": "Test CSIRT", "uuid": "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"}
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True},
-            "feeds": {
-                "retries": 1,
-                "backoff_s": 0.01,
-                "unhealthy_after": 3,
-                "per_host_interval_s": 0,
-            },
-        },
-    )
+    return run_settings(tmp_path)
 
 
 def _event(number: int, timestamp: int, ips: list[str]) -> dict[str, Any]:

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.errors import ConfigError
 from mburoja.feeds import catalogue, registry
 from mburoja.feeds.catalogue import FormatOptions
 from mburoja.feeds.runner import run_feed
 from mburoja.store.sql import SqlStore
+from tests.feeds.helpers import run_settings
 from tests.taxii.medallion import Medallion, add_objects, running_medallion
 
 ENV = "MBUROJA_TEST_TAXII_FEED_SECRET"
@@ -40,19 +41,7 @@ PRELOAD = [_indicator(n) for n in range(1, 6)]
 
 
 def _settings(tmp_path: Path, retries: int = 1) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True},
-            "feeds": {
-                "retries": retries,
-                "backoff_s": 0.01,
-                "unhealthy_after": 3,
-                "per_host_interval_s": 0,
-            },
-        },
-    )
+    return run_settings(tmp_path, retries=retries)
 
 
 @pytest.fixture

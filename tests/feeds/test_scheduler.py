@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from mburoja.api.app import create_app
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.feeds import registry
 from mburoja.feeds.runner import run_feed
 from mburoja.feeds.scheduler import CLAIM_PREFIX, Scheduler, due, slots
@@ -30,7 +30,7 @@ from mburoja.store.feeds import FeedRun
 from mburoja.store.sql import SqlStore
 from tests.cli.helpers import cli
 from tests.feeds.feedserver import Document, FeedServer, feed_server
-from tests.feeds.helpers import spec_for
+from tests.feeds.helpers import run_settings, spec_for
 from tests.world import served
 
 MBUROJA = str(Path(sys.executable).parent / "mburoja")
@@ -44,20 +44,7 @@ def server() -> Iterator[FeedServer]:
 
 
 def _settings(tmp_path: Path, **feeds: Any) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True},
-            "feeds": {
-                "retries": 0,
-                "backoff_s": 0.01,
-                "unhealthy_after": 2,
-                "per_host_interval_s": 0,
-                **feeds,
-            },
-        },
-    )
+    return run_settings(tmp_path, **{"retries": 0, "unhealthy_after": 2, **feeds})
 
 
 def _feed(

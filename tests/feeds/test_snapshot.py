@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.detect.index import active_indicators, epoch
 from mburoja.errors import ConfigError
 from mburoja.feeds import catalogue, registry
@@ -20,26 +20,14 @@ from mburoja.lifecycle.decay import DecayModels
 from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
 from tests.feeds.feedserver import Document, FeedServer, feed_server
-from tests.feeds.helpers import spec_for
+from tests.feeds.helpers import run_settings, spec_for
 
 A, B, C = "192.0.2.10", "198.51.100.20", "203.0.113.30"
 TIMES = [f"2026-11-22T{hour:02d}:00:00.000Z" for hour in range(12)]
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True},
-            "feeds": {
-                "retries": 0,
-                "backoff_s": 0.01,
-                "unhealthy_after": 3,
-                "per_host_interval_s": 0,
-            },
-        },
-    )
+    return run_settings(tmp_path, retries=0)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mburoja.cli.export_cmd import org_caller
-from mburoja.config import Settings, load_settings
+from mburoja.config import Settings
 from mburoja.detect.exports import gather
 from mburoja.detect.index import Delta, IndexFeed
 from mburoja.feeds import registry
@@ -33,7 +33,7 @@ from mburoja.store.sql import SqlStore
 from mburoja.web.lookup import Filters, search
 from mburoja.web.objects import object_view
 from tests.feeds.feedserver import Document, FeedServer, feed_server
-from tests.feeds.helpers import spec_for
+from tests.feeds.helpers import run_settings, spec_for
 from tests.world import build_world
 
 A, B, C = "192.0.2.10", "198.51.100.20", "203.0.113.30"
@@ -50,14 +50,7 @@ def stamp(n: float) -> str:
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        environ={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "fetch": {"allow_private": True},
-            "feeds": {"retries": 0, "backoff_s": 0.01, "per_host_interval_s": 0},
-        },
-    )
+    return run_settings(tmp_path, retries=0)
 
 
 @pytest.fixture

@@ -42,7 +42,7 @@ import msgspec
 import orjson
 
 from mburoja.detect.compile import Compiled, NotCompiled, compile_indicator, reasons_count
-from mburoja.lifecycle.decay import Decay, DecayModels, defaults, sighting_of
+from mburoja.lifecycle.decay import Decay, DecayModels, defaults, fold_sightings, sighting_of
 from mburoja.stix import timestamps
 
 if TYPE_CHECKING:
@@ -355,18 +355,7 @@ def sightings_seen(
     seen: dict[str, float] = {}
     seq = 0
     while rows := store.sighting_versions(seq, 20_000):
-        for row_seq, owner, markings, raw in rows:
-            seq = max(seq, row_seq)
-            if policy is not None and caller is not None:
-                view = policy.view(caller, owner, markings, raw)
-                if view is None:
-                    continue
-                raw = view
-            found = sighting_of(orjson.loads(raw))
-            if found is not None:
-                ref, moment = found[0], min(found[1], now)
-                if moment > seen.get(ref, float("-inf")):
-                    seen[ref] = moment
+        seq = max(seq, fold_sightings(seen, rows, policy, caller, now))
     return seen
 
 

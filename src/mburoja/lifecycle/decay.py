@@ -37,19 +37,21 @@ does not decay. The shipped model takes ``feed:*`` only.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from mburoja.errors import ConfigError
 from mburoja.stix import timestamps
 
 if TYPE_CHECKING:
     from mburoja.config import DecayModelSettings, DecaySettings
+    from mburoja.policy import Caller, Policy
 
 DAY: Final = 86_400.0
 #: lifetime in days of each key kind in the shipped model (see docs/decay.md for why)
@@ -238,6 +240,39 @@ def sighting_of(obj: Mapping[str, Any]) -> tuple[str, float] | None:
         if moment is not None:
             return ref, moment
     return None
+
+
+SightingRow = tuple[int, str | None, tuple[str, ...], bytes]
+
+
+def fold_sightings(
+    seen: dict[str, float],
+    rows: Iterable[SightingRow],
+    policy: Policy | None,
+    caller: Caller | None,
+    now: float,
+    wanted: Container[str] | None = None,
+) -> int:
+    """Keep in ``seen`` (indicator id -> time) the newest time each indicator was sighted
+    in ``rows`` (seq, owner, markings, stored bytes of sighting versions), capped at ``now``
+    (a sighting dated ahead counts as now), counting only what ``caller`` may see when a
+    ``policy`` is given and, with ``wanted``, only those indicators. Returns the newest seq
+    read (0 for none)."""
+    last = 0
+    for seq, owner, markings, raw in rows:
+        last = max(last, seq)
+        if policy is not None and caller is not None:
+            view = policy.view(caller, owner, markings, raw)
+            if view is None:
+                continue
+            raw = view
+        found = sighting_of(orjson.loads(raw))
+        if found is None or (wanted is not None and found[0] not in wanted):
+            continue
+        moment = min(found[1], now)
+        if moment > seen.get(found[0], float("-inf")):
+            seen[found[0]] = moment
+    return last
 
 
 class DecayModels:

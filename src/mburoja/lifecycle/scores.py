@@ -27,7 +27,7 @@ import orjson
 
 from mburoja.detect.compile import Compiled, compile_indicator
 from mburoja.detect.index import sightings_seen
-from mburoja.lifecycle.decay import DAY, Decay, DecayModels, scores, sighting_of
+from mburoja.lifecycle.decay import DAY, Decay, DecayModels, fold_sightings, scores
 from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
 
@@ -92,17 +92,7 @@ def sightings_of(
     for start in range(0, len(ids), 500):
         chunk = list(ids[start : start + 500])
         rows = store.current_sightings(before_seq=None, limit=SIGHTINGS_READ, sighting_of=chunk)
-        for _seq, owner, markings, raw in rows:
-            if policy is not None and caller is not None:
-                view = policy.view(caller, owner, markings, raw)
-                if view is None:
-                    continue
-                raw = view
-            found = sighting_of(orjson.loads(raw))
-            if found is not None and found[0] in chunk:
-                moment = min(found[1], now)
-                if moment > seen.get(found[0], float("-inf")):
-                    seen[found[0]] = moment
+        fold_sightings(seen, rows, policy, caller, now, set(chunk))
     return seen
 
 
