@@ -48,7 +48,7 @@ def nats_url() -> str:
 def _logging_restored() -> Iterator[None]:
     """``mburoja serve`` configures logging for the whole process (JSON lines on stderr, at
     INFO); a test that runs it must not leave that behind for the tests after it."""
-    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
     saved = [
         (logger, logger.handlers[:], logger.level, logger.propagate, logger.disabled)
         for logger in map(logging.getLogger, names)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
 
 from mburoja.config import Settings
 from mburoja.logs import ACCESS, JsonFormatter, configure
-from mburoja.store.sql import SqlStore
+from mburoja.store.sql import SqlStore, open_store
 from tests.world import served
 
 
@@ -83,3 +84,18 @@ def test_a_request_writes_one_parseable_access_line(
     assert entry["client"] == "127.0.0.1"
     bad = [e for e in access if e["path"] == "/api/objects/not-an-id"]
     assert [(e["status"], e["user"]) for e in bad] == [(400, None)]
+
+
+def test_opening_a_store_under_configured_logging_writes_no_alembic_chatter(
+    tmp_path: Path,
+) -> None:
+    """`mburoja serve` and `mburoja worker` open stores under INFO logging; alembic's
+    "Context impl SQLiteImpl" lines are noise there, its warnings are not."""
+    stream = io.StringIO()
+    configure(json=True, stream=stream)
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", initialise=True)
+    store.close()
+    open_store(f"sqlite:///{tmp_path / 'store.db'}").close()
+    assert "alembic" not in stream.getvalue()
+    logging.getLogger("alembic.runtime.migration").warning("something to see")
+    assert "something to see" in stream.getvalue()

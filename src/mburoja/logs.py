@@ -85,6 +85,8 @@ def configure(
         logger.propagate = True
     # the access records come from AccessLog, with the fields uvicorn's lack
     logging.getLogger("uvicorn.access").disabled = True
+    # alembic says "Context impl SQLiteImpl" each time a store is opened: noise in a log
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
 
 
 def uvicorn_config() -> dict[str, Any]:
