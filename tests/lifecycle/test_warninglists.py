@@ -194,9 +194,63 @@ def test_misp_json_list_file(tmp_path: Path) -> None:
     assert hit is not None and hit.reason == "warning list Example hosting"
 
 
+# The shapes the providers publish, with documentation ranges standing in for theirs.
+AWS_RANGES = {
+    "syncToken": "1763769600",
+    "createDate": "2026-11-22-00-00-00",
+    "prefixes": [
+        {"ip_prefix": "192.0.2.0/25", "region": "eu-central-1", "service": "AMAZON"},
+        {"ip_prefix": "198.51.100.0/24", "region": "GLOBAL", "service": "CLOUDFRONT"},
+    ],
+    "ipv6_prefixes": [{"ipv6_prefix": "2001:db8:10::/48", "service": "AMAZON"}],
+}
+GOOGLE_RANGES = {
+    "syncToken": "1763769600000",
+    "prefixes": [{"ipv4Prefix": "203.0.113.0/26"}, {"ipv6Prefix": "2001:db8:20::/48"}],
+}
+AZURE_TAGS = {
+    "changeNumber": 1,
+    "cloud": "Public",
+    "values": [
+        {
+            "name": "AzureFrontDoor.Frontend",
+            "properties": {"addressPrefixes": ["203.0.113.128/25", "2001:db8:30::/48"]},
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "inside", "outside"),
+    [
+        ("aws-ip-ranges.json", AWS_RANGES, ["198.51.100.7", "2001:db8:10::1"], "192.0.2.200"),
+        ("goog.json", GOOGLE_RANGES, ["203.0.113.5", "2001:db8:20:1::9"], "203.0.113.64"),
+        ("azure-tags.json", AZURE_TAGS, ["203.0.113.200", "2001:db8:30::5"], "203.0.113.1"),
+    ],
+)
+def test_a_cloud_providers_published_ranges_are_a_cidr_list_named_after_the_file(
+    tmp_path: Path, name: str, body: dict[str, object], inside: list[str], outside: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(orjson.dumps(body))
+    wl = read_list(path)
+    assert (wl.name, wl.type) == (name.removesuffix(".json"), "cidr")
+    lists = WarningLists([wl])
+    for address in inside:
+        hit = lists.check(address)
+        assert hit is not None and hit.reason == f"warning list {wl.name}", address
+    assert lists.check(outside) is None
+
+
 @pytest.mark.parametrize(
     ("name", "body", "message"),
     [
+        (
+            "ranges.json",
+            '{"prefixes": [{"ip_prefix": "192.0.2.0/24"}, {"ip_prefix": "192.0.2.999/32"}]}',
+            "ranges.json: prefixes[1].ip_prefix: '192.0.2.999/32'",
+        ),
+        ("empty.json", '{"prefixes": []}', "no address ranges found"),
         (
             "bad.txt",
             "# name: x\n# type: cidr\n10.0.0.0/8\nnot-an-address\n",

@@ -25,10 +25,12 @@ An indicator is held out when *any* of its keys matches: a pattern that names a 
 value is suspect as a whole, and removing one key from a pattern that joins comparisons
 would change what it matches. The analyst fixes the indicator; the report says why.
 
-Lists come from files (see :func:`read_list`): our text format, or MISP warninglist
-JSON. The shipped defaults live in ``mburoja/lifecycle/lists``; ``documentation`` (the
-RFC 5737/3849 ranges) is off by default because examples and tests use those ranges as
-stand-ins for malicious addresses.
+Lists come from files (see :func:`read_list`): our text format, MISP warninglist JSON,
+or the address ranges cloud and CDN providers publish as JSON (AWS ``ip-ranges.json``,
+Google ``goog.json``/``cloud.json``, Azure service tags), downloaded by the operator. The
+shipped defaults live in ``mburoja/lifecycle/lists``; ``documentation`` (the RFC 5737/3849
+ranges) is off by default because examples and tests use those ranges as stand-ins for
+malicious addresses.
 
 Matching is built for a million keys at index build: networks are kept per IP version
 and prefix length as sets of integers (at most 33 or 129 set lookups per address,
@@ -205,7 +207,8 @@ def _domain(value: str) -> str:
 
 
 def read_list(path: Path) -> WarningList:
-    """One list file: MISP warninglist JSON (``.json``) or our text format.
+    """One list file: JSON (``.json``: a MISP warninglist, or a cloud provider's published
+    ranges, see :func:`_read_ranges`) or our text format.
 
     The text format: ``# name: <name>`` and ``# type: <cidr|hostname|string|substring>``
     header lines (``# description:`` lines optional, ``# default: off`` for a list that
@@ -269,6 +272,8 @@ def _read_misp(path: Path, data: bytes) -> WarningList:
         raise ConfigError(f"{path}: not JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise ConfigError(f"{path}: a MISP warning list is a JSON object")
+    if "list" not in body and ("prefixes" in body or "values" in body):
+        return _read_ranges(path, body)
     name, kind, entries = body.get("name"), body.get("type"), body.get("list")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{path}: field 'name' must be a non-empty string")
@@ -289,6 +294,54 @@ def _read_misp(path: Path, data: bytes) -> WarningList:
         type=kind,
         values=tuple(values),
         description=description if isinstance(description, str) else "",
+        source=str(path),
+    )
+
+
+#: where each provider's JSON keeps its networks: (array, key of each entry's network)
+_RANGE_FIELDS: Final = (
+    ("prefixes", "ip_prefix"),  # AWS ip-ranges.json
+    ("ipv6_prefixes", "ipv6_prefix"),  # AWS
+    ("prefixes", "ipv4Prefix"),  # Google goog.json, cloud.json
+    ("prefixes", "ipv6Prefix"),  # Google
+)
+
+
+def _read_ranges(path: Path, body: dict[str, Any]) -> WarningList:
+    """A cloud or CDN provider's published address ranges as a ``cidr`` list named after
+    the file (``aws-ip-ranges.json`` -> ``aws-ip-ranges``): AWS ``prefixes[].ip_prefix`` and
+    ``ipv6_prefixes[].ipv6_prefix``, Google ``prefixes[].ipv4Prefix|ipv6Prefix``, Azure
+    service tags ``values[].properties.addressPrefixes[]``. A network that does not parse is
+    an error naming its place."""
+    found: list[tuple[str, str]] = []
+    for array, key in _RANGE_FIELDS:
+        entries = body.get(array)
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                found.append((f"{array}[{i}].{key}", entry[key]))
+    tags = body.get("values")
+    if isinstance(tags, list):
+        for i, tag in enumerate(tags):
+            props = tag.get("properties") if isinstance(tag, dict) else None
+            prefixes = props.get("addressPrefixes") if isinstance(props, dict) else None
+            for j, prefix in enumerate(prefixes if isinstance(prefixes, list) else []):
+                if isinstance(prefix, str):
+                    found.append((f"values[{i}].properties.addressPrefixes[{j}]", prefix))
+    if not found:
+        raise ConfigError(
+            f"{path}: no address ranges found: expected a MISP warning list ('name', 'type', "
+            "'list') or a provider's ranges (AWS 'prefixes[].ip_prefix', Google "
+            "'prefixes[].ipv4Prefix', Azure 'values[].properties.addressPrefixes')"
+        )
+    for where, value in found:
+        _check_value(path, where, "cidr", value.strip())
+    return WarningList(
+        name=path.stem,
+        type="cidr",
+        values=tuple(dict.fromkeys(value.strip() for _where, value in found)),
+        description=f"address ranges published by the provider ({path.name})",
         source=str(path),
     )
 
