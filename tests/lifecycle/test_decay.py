@@ -321,3 +321,29 @@ def test_recompute_counts_by_model_and_under_threshold(store: SqlStore, settings
     late = recompute(store, defaults(), now=day(27))
     assert (late.below, late.by_model["feeds"].below) == (1, 1)
     assert recompute(store, DecayModels(()), now=day(27)).no_model == 2
+
+
+def test_the_index_status_counts_decayed_and_warning_listed_indicators_apart(
+    store: SqlStore, settings: Settings
+) -> None:
+    """The detection page's index status says what the detector holds: a decayed feed
+    indicator and a warning-listed one are counted apart, not as active; a sighting the
+    caller may see brings the decayed one back."""
+    from mburoja.detect.status import index_status
+
+    build_world(store, settings)
+    _load_feed_and_plain(store, settings)
+    resolver = "indicator--0000000d-2222-4222-8222-222222222222"
+    _ingest(store, settings, [_indicator(resolver, "8.8.8.8")], "test")
+    caller, _name = org_caller(store, None)
+    policy = store.policy()
+    early = index_status(store, policy, caller, now=day(20))
+    assert (early.active, early.decayed, early.warning_listed) == (2, 0, 1)
+    late = index_status(store, policy, caller, now=day(27))
+    assert (late.active, late.decayed, late.warning_listed) == (1, 1, 1)
+    assert late.by_kind == {"ip": 1}
+    off = index_status(store, policy, caller, now=day(27), models=DecayModels(()))
+    assert (off.active, off.decayed) == (2, 0)
+    _ingest(store, settings, [_sighting(FEED_ID, _day(26.5))], "test")
+    back = index_status(store, policy, caller, now=day(27))
+    assert (back.active, back.decayed, back.warning_listed) == (2, 0, 1)

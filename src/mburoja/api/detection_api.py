@@ -25,6 +25,7 @@ from mburoja.api.spec import BEARER, closed, errors, json_response, query, respo
 from mburoja.config import Settings, load_secret
 from mburoja.detect import status
 from mburoja.errors import Unauthenticated
+from mburoja.lifecycle import decay, warninglists
 from mburoja.policy import Caller, Policy
 from mburoja.store.sql import SqlStore
 from mburoja.taxii.auth import caller_from_authorization
@@ -67,8 +68,15 @@ def routes(store: SqlStore, policy: Policy, settings: Settings) -> list[Route]:
 
     def index(request: Request) -> Response:
         who = caller(request)
-        floor = settings.detect.confidence_floor
-        return json_response(status.index_status(store, policy, who, confidence_floor=floor))
+        found = status.index_status(
+            store,
+            policy,
+            who,
+            confidence_floor=settings.detect.confidence_floor,
+            lists=warninglists.from_settings(settings.warninglists),
+            models=decay.from_settings(settings.decay),
+        )
+        return json_response(found)
 
     def export(request: Request) -> Response:
         who = caller(request)
@@ -161,6 +169,8 @@ INDEX: Final = closed(
             "items": closed({"id": _STR, "name": _STR, "pattern": _STR, "reason": _STR}),
         },
         "low_confidence": _INT,
+        "warning_listed": _INT,
+        "decayed": _INT,
         "seq": _INT,
     }
 )

@@ -56,6 +56,9 @@ from mburoja.detect.exports import (
 from mburoja.detect.index import epoch
 from mburoja.errors import InputFormatError, NotFound
 from mburoja.lifecycle import decay, warninglists
+from mburoja.lifecycle.decay import Decay, DecayModels
+from mburoja.lifecycle.scores import sightings_of
+from mburoja.lifecycle.warninglists import WarningLists
 from mburoja.policy import RECIPIENTS_PROPERTY, Caller, Policy
 from mburoja.stix import timestamps
 from mburoja.stix.identifiers import identifier_type, is_identifier
@@ -420,16 +423,21 @@ class _Entry(NamedTuple):
     simple: bool
     reason: str
     confidence: int | None
+    listed: str  # the warning list that holds it out ("" for none)
+    decay: Decay | None  # its decay as stored (sightings and feed listings come at count time)
 
 
 class _Snapshot:
-    """Every current, unrevoked indicator of one store, compiled once per version."""
+    """Every current, unrevoked indicator of one store, compiled once per version, checked
+    against the warning lists and given its decay as stored."""
 
-    def __init__(self) -> None:
+    def __init__(self, lists: WarningLists, models: DecayModels) -> None:
         self.lock = threading.Lock()
         self.seq = 0
         self.entries: dict[str, _Entry] = {}
         self._kinds: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.lists = lists
+        self.models = models
 
     def refresh(self, store: SqlStore) -> int:
         with self.lock:
@@ -438,13 +446,24 @@ class _Snapshot:
                 self.seq, self.entries = 0, {}
             if last <= self.seq:
                 return self.seq
-            while rows := store.indicator_versions(self.seq, 20_000, with_markings=True):
-                for seq, owner, raw, markings in rows:
+            now = time.time()
+            while rows := store.indicator_versions(
+                self.seq, 20_000, with_markings=True, with_source=True
+            ):
+                for seq, owner, raw, markings, source in rows:
                     self.seq = max(self.seq, seq)
-                    self._take(seq, owner, markings, orjson.loads(raw))
+                    self._take(seq, owner, markings, source, orjson.loads(raw), now)
             return self.seq
 
-    def _take(self, seq: int, owner: str | None, markings: tuple[str, ...], obj: Any) -> None:
+    def _take(
+        self,
+        seq: int,
+        owner: str | None,
+        markings: tuple[str, ...],
+        source: str | None,
+        obj: Any,
+        now: float,
+    ) -> None:
         indicator_id = str(obj.get("id"))
         self.entries.pop(indicator_id, None)
         if obj.get("revoked") is True:
@@ -458,16 +477,19 @@ class _Snapshot:
         confidence = obj.get("confidence")
         common = (seq, owner, markings, recipients, start, until)
         if isinstance(found, NotCompiled):
-            entry = _Entry(*common, None, False, found.reason, None)
+            entry = _Entry(*common, None, False, found.reason, None, "", None)
         else:
             kinds = tuple(sorted({k.kind for k in found.keys}))
             kinds = self._kinds.setdefault(kinds, kinds)
             level = confidence if isinstance(confidence, int) else None
-            entry = _Entry(*common, kinds, found.simple, "", level)
+            hit = self.lists.indicator(found) if self.lists else None
+            fading = self.models.decay(obj, source, kinds, None, now) if self.models else None
+            listed = "" if hit is None else hit.reason
+            entry = _Entry(*common, kinds, found.simple, "", level, listed, fading)
         self.entries[indicator_id] = entry
 
 
-_SNAPSHOTS: dict[str, _Snapshot] = {}
+_SNAPSHOTS: dict[tuple[str, int, int], _Snapshot] = {}
 _SNAPSHOTS_GUARD = threading.Lock()
 
 
@@ -487,6 +509,10 @@ class IndexStatus(msgspec.Struct, frozen=True, kw_only=True):
     reasons: dict[str, int]
     failed: list[FailedIndicator]  # the newest ``SHOWN_FAILED`` of them
     low_confidence: int
+    #: valid indicators held out because a warning list holds one of their keys
+    warning_listed: int
+    #: valid indicators held out because their decay score is at or under the threshold
+    decayed: int
     seq: int
 
 
@@ -497,16 +523,26 @@ def index_status(
     *,
     confidence_floor: int = 0,
     now: float | None = None,
+    lists: WarningLists | None = None,
+    models: DecayModels | None = None,
 ) -> IndexStatus:
-    """The active indicators ``caller`` may see, by key kind, and those not compiled."""
+    """The active indicators ``caller`` may see, by key kind, and those not compiled; the
+    valid ones that a warning list (``lists``; None: the shipped defaults) or decay
+    (``models``; None: the shipped models) hold out are counted apart, as the detector and
+    the exports leave them out. A sighting the caller may see, or a full-snapshot feed's
+    listing, renews a decayed one as it does there."""
+    lists = warninglists.defaults() if lists is None else lists
+    models = decay.defaults() if models is None else models
+    key = (store.url, id(lists), id(models))
     with _SNAPSHOTS_GUARD:
-        snapshot = _SNAPSHOTS.setdefault(store.url, _Snapshot())
+        snapshot = _SNAPSHOTS.setdefault(key, _Snapshot(lists, models))
     seq = snapshot.refresh(store)
     now = time.time() if now is None else now
     decided: dict[tuple[str | None, tuple[str, ...]], bool] = {}
     by_kind: dict[str, int] = {}
-    active = simple = low = 0
+    active = simple = low = held = 0
     failed: list[tuple[int, str, str]] = []
+    fading: list[tuple[str, _Entry]] = []
     with snapshot.lock:
         entries = list(snapshot.entries.items())
     for indicator_id, e in entries:
@@ -525,9 +561,21 @@ def index_status(
         if e.confidence is not None and e.confidence < confidence_floor:
             low += 1
             continue
+        if e.listed:
+            held += 1
+            continue
+        if e.decay is not None and not e.decay.active(now):
+            fading.append((indicator_id, e))  # renewed below if sighted or listed since
+            continue
         active += 1
         simple += e.simple
         for kind in e.kinds:
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+    renewed = _renewed(store, policy, caller, fading, now)
+    for e in renewed:
+        active += 1
+        simple += e.simple
+        for kind in e.kinds or ():
             by_kind[kind] = by_kind.get(kind, 0) + 1
     failed.sort(reverse=True)
     return IndexStatus(
@@ -539,8 +587,38 @@ def index_status(
         reasons=reasons_count(NotCompiled(i, r) for _s, i, r in failed),
         failed=_failed(store, caller, failed[:SHOWN_FAILED]),
         low_confidence=low,
+        warning_listed=held,
+        decayed=len(fading) - len(renewed),
         seq=seq,
     )
+
+
+def _renewed(
+    store: SqlStore,
+    policy: Policy,
+    caller: Caller,
+    fading: list[tuple[str, _Entry]],
+    now: float,
+) -> list[_Entry]:
+    """The ``fading`` entries (decayed as stored) that a sighting ``caller`` may see or a
+    full-snapshot feed's listing keeps active at ``now``."""
+    if not fading:
+        return []
+    ids = [indicator_id for indicator_id, _e in fading]
+    seen = sightings_of(store, ids, policy, caller, now)
+    listed = store.listed_times(ids)
+    out = []
+    for indicator_id, e in fading:
+        state = e.decay
+        if state is None:
+            continue
+        if indicator_id in seen:
+            state = state.resighted(seen[indicator_id])
+        if indicator_id in listed:
+            state = state.relisted(listed[indicator_id], now)
+        if state.active(now):
+            out.append(e)
+    return out
 
 
 def _failed(

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from mburoja.config import load_secret
 from mburoja.detect import status
 from mburoja.errors import MburojaError
+from mburoja.lifecycle import decay, warninglists
 from mburoja.web.context import Signed, WebContext, secured
 
 _encoder = msgspec.json.Encoder()
@@ -52,6 +53,8 @@ def routes(web: WebContext) -> list[BaseRoute]:
             web.policy,
             signed.caller,
             confidence_floor=web.settings.detect.confidence_floor,
+            lists=warninglists.from_settings(web.settings.warninglists),
+            models=decay.from_settings(web.settings.decay),
         )
         older = "/detection?" + urlencode(chosen.query(before=found.next)) if found.next else ""
         return web.show(
