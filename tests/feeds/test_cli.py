@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -10,7 +9,7 @@ import pytest
 
 from mburoja.feeds.catalogue import shipped
 from tests.cli.helpers import cli, initialised
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 
 LIST = b"192.0.2.10\n198.51.100.20\nnot-an-indicator value\n"
 
@@ -18,12 +17,6 @@ LIST = b"192.0.2.10\n198.51.100.20\nnot-an-indicator value\n"
 @pytest.fixture
 def url(store_url: str, tmp_path: Path) -> str:
     return initialised(store_url, tmp_path)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 def _listed(url: str) -> dict[str, dict[str, object]]:

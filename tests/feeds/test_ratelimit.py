@@ -4,7 +4,6 @@ for every request it sends, redirect hops included."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,7 +12,7 @@ from mburoja.config import FetchSettings
 from mburoja.errors import FetchRefused
 from mburoja.feeds.ratelimit import HostLimiter, shared
 from mburoja.ingest.fetch import Fetcher
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 
 
 class FakeTime:
@@ -127,12 +126,6 @@ def test_a_refused_request_takes_no_slot() -> None:
     with fetcher, pytest.raises(FetchRefused, match="loopback"):
         fetcher.get("http://127.0.0.1/a")
     assert recorder.hosts == []
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 def test_two_fetches_from_a_real_server_are_spaced_by_the_limiter(

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from mburoja.config import Settings
 from mburoja.feeds import registry
 from mburoja.feeds.runner import run_feed
 from mburoja.store.feeds import FeedRun
 from mburoja.store.sql import SqlStore
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 from tests.feeds.helpers import run_settings, spec_for
 
 LIST_V1 = b"# test list\n192.0.2.10\n198.51.100.20\nnot-an-indicator value\n"
@@ -26,12 +24,6 @@ MODIFIED = "Sun, 22 Nov 2026 10:00:00 GMT"
 
 def _settings(tmp_path: Path, **fetch: Any) -> Settings:
     return run_settings(tmp_path, fetch=fetch)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 def _register(store: SqlStore, server: FeedServer, fmt: str = "text", **kw: Any) -> str:

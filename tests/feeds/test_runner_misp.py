@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from mburoja.config import Settings
 from mburoja.feeds import registry
 from mburoja.feeds.runner import run_feed
 from mburoja.store.sql import SqlStore
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 from tests.feeds.helpers import run_settings, spec_for
 
 UUIDS = (
@@ -82,12 +80,6 @@ class MispFeed:
 
     def paths(self, since: int) -> list[str]:
         return [p for p, _ in self.server.requests[since:]]
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 def _register(store: SqlStore, server: FeedServer) -> str:

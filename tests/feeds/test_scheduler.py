@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,18 +29,12 @@ from mburoja.feeds.scheduler import CLAIM_PREFIX, Scheduler, due, slots
 from mburoja.store.feeds import FeedRun
 from mburoja.store.sql import SqlStore
 from tests.cli.helpers import cli
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 from tests.feeds.helpers import run_settings, spec_for
 from tests.world import served
 
 MBUROJA = str(Path(sys.executable).parent / "mburoja")
 HOUR = 3600.0
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 def _settings(tmp_path: Path, **feeds: Any) -> Settings:

@@ -3,7 +3,6 @@ in a new version, leaves the active index, stays stored, and comes back if liste
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from mburoja.ingest.pipeline import Ingestor
 from mburoja.lifecycle.decay import DecayModels
 from mburoja.stix.model import RawObject
 from mburoja.store.sql import SqlStore
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 from tests.feeds.helpers import run_settings, spec_for
 
 A, B, C = "192.0.2.10", "198.51.100.20", "203.0.113.30"
@@ -28,12 +27,6 @@ TIMES = [f"2026-11-22T{hour:02d}:00:00.000Z" for hour in range(12)]
 
 def _settings(tmp_path: Path) -> Settings:
     return run_settings(tmp_path, retries=0)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 class Lists:

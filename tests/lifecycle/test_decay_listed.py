@@ -13,7 +13,6 @@ ln 0.5 = -0.6931472, * 0.3 = -0.2079442, exp = 0.8122524, so 24.36757 days after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from mburoja.store.feeds import FeedRun
 from mburoja.store.sql import SqlStore
 from mburoja.web.lookup import Filters, search
 from mburoja.web.objects import object_view
-from tests.feeds.feedserver import Document, FeedServer, feed_server
+from tests.feeds.feedserver import Document, FeedServer
 from tests.feeds.helpers import run_settings, spec_for
 from tests.world import build_world
 
@@ -51,12 +50,6 @@ def stamp(n: float) -> str:
 
 def _settings(tmp_path: Path) -> Settings:
     return run_settings(tmp_path, retries=0)
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with feed_server() as running:
-        yield running
 
 
 class Feeds:
